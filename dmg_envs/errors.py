@@ -1,0 +1,26 @@
+"""Exceptions raised by dmg-envs: one base class, one subclass per area."""
+
+from __future__ import annotations
+
+
+class DmgError(Exception):
+    """Base class of every error dmg-envs raises on purpose."""
+
+
+class InvalidActionError(DmgError, ValueError):
+    """An action has the wrong shape or contains NaN/inf."""
+
+
+class InvalidConfigError(DmgError, ValueError):
+    """A constructor argument or option is not one of the accepted values."""
+
+
+class UnknownNameError(DmgError, KeyError):
+    """A name (object, arm, camera, signal) that the scene does not have."""
+
+    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
+        self.kind, self.name, self.valid = kind, name, tuple(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(map(repr, valid))}")
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
+        return self.args[0]

@@ -1,0 +1,156 @@
+"""Scene assembly with `mujoco.MjSpec`: a table, one or more Panda arms and the task's objects.
+
+Builders are pure functions that return a fresh spec; every name Python refers to is a constant here.
+Collision bits: the world and objects use contype 1 / conaffinity 3, the arm contype 2 / conaffinity 0,
+so the arm touches the table and objects but never itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+_HERE = Path(__file__).resolve().parent
+PANDA_XML = _HERE.parent / "assets" / "panda" / "panda.xml"
+
+TABLE_TOP_Z = 0.8  # [m], as robosuite's table arena
+TABLE_HALF_SIZE = (0.4, 0.4, 0.025)  # [m]
+ARM_BASE_POS = (-0.56, 0.0, TABLE_TOP_Z)  # [m], a pedestal behind the table edge
+PHYSICS_TIMESTEP = 0.0025  # [s]; 20 substeps per 20 Hz control step (see README, "Speed")
+
+# Names inside the arm MJCF; attached arms carry a prefix such as "robot0_".
+ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
+ARM_ACTUATORS = tuple(f"actuator{i}" for i in range(1, 8))
+ARM_DAMPERS = tuple(f"damping{i}" for i in range(1, 8))
+GRIPPER_ACTUATOR = "actuator8"
+FINGER_JOINTS = ("finger_joint1", "finger_joint2")
+LEFT_PAD, RIGHT_PAD = "left_pad", "right_pad"
+TCP_SITE = "tcp"
+HAND_BODY = "hand"
+EYE_IN_HAND_CAMERA = "eye_in_hand"
+HOME_KEY = "home"
+ROOT_BODY = "link0"
+
+WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
+
+
+def arm_prefix(index: int) -> str:
+    """Name prefix of the `index`-th arm in a scene."""
+    return f"robot{index}_"
+
+
+@dataclass(frozen=True)
+class BoxObject:
+    """A free box on the table.
+
+    Args:
+        name: body name; observations use it as key prefix.
+        half_size: half extents [m].
+        rgba: colour.
+        density: [kg/m^3].
+        friction: sliding, torsional, rolling coefficients.
+    """
+
+    name: str
+    half_size: tuple[float, float, float]
+    rgba: tuple[float, float, float, float]
+    density: float = 500.0
+    friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
+
+
+def look_at_quat(pos: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+    """Quaternion (w, x, y, z) of a MuJoCo camera at `pos` looking at `target` (cameras look along -z)."""
+    z_axis = np.asarray(pos, float) - np.asarray(target, float)
+    z_axis /= np.linalg.norm(z_axis)
+    x_axis = np.cross(up, z_axis)
+    if np.linalg.norm(x_axis) < 1e-9:  # looking straight down: pick the world x axis as "up" on screen
+        x_axis = np.cross(np.array([1.0, 0.0, 0.0]), z_axis)
+    x_axis /= np.linalg.norm(x_axis)
+    y_axis = np.cross(z_axis, x_axis)
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, np.column_stack([x_axis, y_axis, z_axis]).reshape(9))
+    return quat
+
+
+# name: (position, look-at target) in the world frame [m]
+CAMERAS = {
+    "agentview": ((0.9, 0.0, 1.55), (-0.15, 0.0, 0.9)),
+    "frontview": ((1.3, 0.0, 1.4), (0.0, 0.0, 0.9)),
+    "sideview": ((0.0, 1.2, 1.3), (0.0, 0.0, 0.85)),
+    "birdview": ((0.0, 0.0, 2.2), (0.0, 0.0, 0.8)),
+}
+
+
+def load_arm_spec() -> mujoco.MjSpec:
+    """A fresh spec of the Panda arm with its hand."""
+    return mujoco.MjSpec.from_file(str(PANDA_XML))
+
+
+def arm_home_qpos() -> np.ndarray:
+    """The arm's `home` keyframe: 7 arm joints then 2 finger joints."""
+    spec = load_arm_spec()
+    return np.array(spec.key(HOME_KEY).qpos, dtype=np.float64)
+
+
+def build_table_scene(objects: tuple[BoxObject, ...], num_arms: int = 1) -> mujoco.MjSpec:
+    """Table, arm(s) on pedestals and free `objects`, ready to compile.
+
+    Arms are attached with prefixes robot0_, robot1_; with two arms they face each other across
+    the table's y axis. Objects get a free joint named `<name>_joint` and a box geom `<name>_geom`.
+    """
+    spec = mujoco.MjSpec()
+    spec.modelname = "dmg_table_scene"
+    spec.option.timestep = PHYSICS_TIMESTEP
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.visual.global_.offwidth = 1280
+    spec.visual.global_.offheight = 960
+    spec.stat.center = (0.0, 0.0, TABLE_TOP_Z)
+    spec.stat.extent = 1.2
+
+    world = spec.worldbody
+    spec.visual.headlight.diffuse = (0.3, 0.3, 0.3)
+    spec.visual.headlight.ambient = (0.2, 0.2, 0.2)
+    spec.visual.headlight.specular = (0.0, 0.0, 0.0)
+    world.add_light(pos=(0, 0, 3.0), dir=(0, 0, -1), diffuse=(0.45, 0.45, 0.45), specular=(0.1, 0.1, 0.1),
+                    castshadow=False)
+    world.add_light(pos=(1.0, -1.0, 2.5), dir=(-0.4, 0.4, -1), diffuse=(0.2, 0.2, 0.2), specular=(0, 0, 0),
+                    castshadow=False)
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=(3, 3, 0.05),
+                   rgba=(0.55, 0.55, 0.6, 1), contype=WORLD_CONTYPE, conaffinity=WORLD_CONAFFINITY)
+
+    table = world.add_body(name="table", pos=(0, 0, TABLE_TOP_Z - TABLE_HALF_SIZE[2]))
+    table.add_geom(name="table_top", type=mujoco.mjtGeom.mjGEOM_BOX, size=TABLE_HALF_SIZE,
+                   rgba=(0.72, 0.62, 0.5, 1), friction=(1.0, 0.005, 0.0001),
+                   contype=WORLD_CONTYPE, conaffinity=WORLD_CONAFFINITY)
+    leg_height = (TABLE_TOP_Z - 2 * TABLE_HALF_SIZE[2]) / 2
+    for i, (sx, sy) in enumerate(((1, 1), (1, -1), (-1, 1), (-1, -1))):
+        table.add_geom(name=f"table_leg{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=(0.025, 0.025, leg_height),
+                       pos=(sx * 0.35, sy * 0.35, -TABLE_HALF_SIZE[2] - leg_height),
+                       rgba=(0.4, 0.33, 0.25, 1), contype=0, conaffinity=0)
+
+    for name, (pos, target) in CAMERAS.items():
+        world.add_camera(name=name, pos=pos, quat=look_at_quat(np.array(pos), np.array(target)), fovy=45)
+
+    for index in range(num_arms):
+        yaw = 0.0 if index == 0 else np.pi
+        base = np.array(ARM_BASE_POS) if index == 0 else np.array([-ARM_BASE_POS[0], 0.0, TABLE_TOP_Z])
+        pedestal = world.add_body(name=f"{arm_prefix(index)}pedestal", pos=base - np.array([0, 0, 0.4]))
+        # The pedestal touches objects only (conaffinity 1 never matches the arm's contype 2).
+        pedestal.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=(0.12, 0.12, 0.4), rgba=(0.25, 0.25, 0.28, 1),
+                          contype=1, conaffinity=1)
+        frame = world.add_frame(pos=base, quat=(np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)))
+        arm = load_arm_spec()
+        arm.delete(arm.key(HOME_KEY))  # the scene's qpos is written at reset; a keyframe would mismatch sizes
+        spec.attach(arm, prefix=arm_prefix(index), frame=frame)
+
+    for obj in objects:
+        body = world.add_body(name=obj.name, pos=(0, 0, TABLE_TOP_Z + obj.half_size[2]))
+        body.add_freejoint(name=f"{obj.name}_joint")
+        body.add_geom(name=f"{obj.name}_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=obj.half_size,
+                      rgba=obj.rgba, density=obj.density, friction=obj.friction,
+                      contype=WORLD_CONTYPE, conaffinity=WORLD_CONAFFINITY)
+        body.add_site(name=f"{obj.name}_site", size=(0.002, 0.002, 0.002), group=4)
+    return spec
