@@ -1,0 +1,57 @@
+# Set-up and everyday commands. Every target creates .venv and installs what it needs on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The CPU build of torch installs first where no GPU is present (an unpinned torch pulls a CUDA build).
+TORCH_CPU_VERSION ?= 2.13.0
+# Headless rendering: EGL needs a GPU, OSMesa (Debian's libosmesa6) works everywhere.
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+export MUJOCO_GL ?= $(if $(HAS_GPU),egl,osmesa)
+
+DEMO_DIR ?= demo_output
+
+.PHONY: demo test bench lint system-deps install clean
+
+demo: install
+	$(VENV)/bin/dmg render dmg/Stack-v0 --steps 80 --seed 0 --out $(DEMO_DIR)/stack_rollout.gif
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/bench_env.py
+	$(PY) benchmarks/bench_vs_robosuite.py
+
+lint: install
+	$(VENV)/bin/ruff check dmg_envs tests benchmarks examples
+
+install: system-deps $(STAMP)
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	@if [ -z "$(HAS_GPU)" ] && ! $(PY) -c "import torch" >/dev/null 2>&1; then \
+		echo "no GPU: installing the CPU build of torch $(TORCH_CPU_VERSION)"; \
+		$(PIP) install --quiet "torch==$(TORCH_CPU_VERSION)"; \
+	fi
+	$(PIP) install --quiet -e ".[learn,dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# OSMesa for headless rendering on CPU (Debian/Ubuntu). Installed when missing and we may use apt.
+system-deps:
+	@if [ "$(MUJOCO_GL)" = "osmesa" ] && ! ldconfig -p 2>/dev/null | grep -q libOSMesa; then \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libosmesa6 >/dev/null; \
+		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libosmesa6 >/dev/null; \
+		else \
+			echo "warning: libOSMesa not found; install libosmesa6 (or set MUJOCO_GL=egl on a GPU) to render"; \
+		fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build *.egg-info

@@ -1,0 +1,405 @@
+"""`ManipulationEnv`: the Gymnasium base of every dmg-envs task.
+
+It owns the compiled scene, the arms' controllers, action checking, stepping, observations of the
+robot, rendering, and the privileged task interface of DESIGN.md that wrappers and data generation
+use instead of reaching into MuJoCo arrays.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+import math
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import numpy.typing as npt
+from gymnasium import spaces
+
+from dmg_envs.errors import InvalidActionError, InvalidConfigError, UnknownNameError
+from dmg_envs.sim import scene
+from dmg_envs.sim.arm import ArmHandles
+from dmg_envs.sim.controller import DiffIKController
+from dmg_envs.sim.transforms import make_pose, mat_to_quat, pose_from_pos_quat, rotation_error, rotvec_to_mat
+
+CONTROL_FREQ = 20  # [Hz]
+MAX_DELTA_POS = 0.05  # [m] per control step at action 1
+MAX_DELTA_ROT = 0.5  # [rad] per control step at action 1
+GRIPPER_OPEN_WIDTH = 0.04  # [m] per finger
+JOINT_INIT_NOISE = 0.02  # [rad], std of the Gaussian added to the home posture at reset
+
+# Absolute-mode bounds of the TCP target position in the world frame [m].
+WORKSPACE_LOW = np.array([-0.5, -0.5, scene.TABLE_TOP_Z - 0.05])
+WORKSPACE_HIGH = np.array([0.5, 0.5, scene.TABLE_TOP_Z + 0.7])
+
+OBS_MODES = ("dict", "flat")
+CONTROL_MODES = ("delta", "absolute")
+REWARD_TYPES = ("sparse", "dense")
+RESET_DISTRIBUTIONS = ("D0", "D1")
+RENDER_MODES = ("rgb_array", "human")
+
+_UNSTABLE_WARNINGS = np.array([mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
+                               mujoco.mjtWarning.mjWARN_BADQPOS], dtype=np.int64)
+_DELTA_SCALE = np.array([MAX_DELTA_POS] * 3 + [MAX_DELTA_ROT] * 3)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidConfigError(f"{name}={value!r} is not valid; choose one of {', '.join(map(repr, choices))}")
+
+
+class ManipulationEnv(gym.Env[Any, np.ndarray]):
+    """Table-top manipulation with one or more Panda arms.
+
+    Subclasses declare `OBJECTS` and `NUM_ARMS`, and implement `_place_objects`, `subtask_signals`,
+    `is_success` and `_dense_reward`; observations of every object (position, quaternion) come for free,
+    `_relative_observations` may add more.
+
+    Args:
+        obs_mode: "dict" (robosuite-like keys) or "flat" (one float64 vector in the dict's key order).
+        control_mode: "delta" (7-D per arm in [-1, 1]) or "absolute" (target pose per arm).
+        reward_type: "sparse" (1 on success) or "dense" (staged, in [0, 1]).
+        reset_distribution: "D0" (standard) or "D1" (broader object placement).
+        render_mode: None, "rgb_array" or "human".
+        render_camera: camera used by `render()`; see `camera_names`.
+        width, height: size of rendered frames [px].
+    """
+
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_FREQ}
+
+    OBJECTS: tuple[scene.BoxObject, ...] = ()
+    NUM_ARMS = 1
+
+    def __init__(
+        self,
+        obs_mode: str = "dict",
+        control_mode: str = "delta",
+        reward_type: str = "sparse",
+        reset_distribution: str = "D0",
+        render_mode: str | None = None,
+        render_camera: str = "agentview",
+        width: int = 320,
+        height: int = 240,
+    ):
+        _check_choice("obs_mode", obs_mode, OBS_MODES)
+        _check_choice("control_mode", control_mode, CONTROL_MODES)
+        _check_choice("reward_type", reward_type, REWARD_TYPES)
+        _check_choice("reset_distribution", reset_distribution, RESET_DISTRIBUTIONS)
+        if render_mode is not None:
+            _check_choice("render_mode", render_mode, RENDER_MODES)
+        self.obs_mode, self.control_mode = obs_mode, control_mode
+        self.reward_type, self.reset_distribution = reward_type, reset_distribution
+        self.render_mode, self.width, self.height = render_mode, int(width), int(height)
+
+        self.model = scene.build_table_scene(self.OBJECTS, num_arms=self.NUM_ARMS).compile()
+        self.data = mujoco.MjData(self.model)
+        self.substeps = round(1.0 / (CONTROL_FREQ * self.model.opt.timestep))
+        self.control_dt = self.substeps * self.model.opt.timestep
+
+        self._arms = tuple(ArmHandles.from_model(self.model, i) for i in range(self.NUM_ARMS))
+        self._arm_index = {arm.name: i for i, arm in enumerate(self._arms)}
+        self._controllers = tuple(DiffIKController(self.model, arm, self.control_dt) for arm in self._arms)
+        self._object_qpos_adr = {
+            obj.name: self.model.joint(f"{obj.name}_joint").qposadr[0] for obj in self.OBJECTS}
+        self._object_dof_adr = {
+            obj.name: self.model.joint(f"{obj.name}_joint").dofadr[0] for obj in self.OBJECTS}
+        self._build_contact_tables()
+        self._arm_obs_keys = tuple(
+            tuple(f"{arm.name}_{key}" for key in ("eef_pos", "eef_quat", "gripper_qpos", "joint_pos", "joint_vel"))
+            for arm in self._arms)
+        self._object_obs_keys = tuple((f"{name}_pos", f"{name}_quat") for name in self._object_qpos_adr)
+
+        self.camera_names = tuple(self.model.camera(i).name for i in range(self.model.ncam))
+        if render_camera not in self.camera_names:
+            raise UnknownNameError("camera", render_camera, self.camera_names)
+        self.render_camera = render_camera
+        self._renderer: mujoco.Renderer | None = None
+        self._viewer = None
+
+        self.action_space = self._make_action_space()
+        self._action_shape = self.action_space.shape
+        self._action_low, self._action_high = self.action_space.low.copy(), self.action_space.high.copy()
+        self._pairs: set[int] | None = None
+        self._unstable_count = 0
+        self._reset_sim(np.random.default_rng(0))
+        sample = self._dict_obs()
+        self._obs_keys = tuple(sample)
+        self._dict_space = spaces.Dict(
+            {k: spaces.Box(-np.inf, np.inf, shape=v.shape, dtype=np.float64) for k, v in sample.items()})
+        if obs_mode == "flat":
+            size = sum(v.size for v in sample.values())
+            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
+        else:
+            self.observation_space = self._dict_space
+
+    # ------------------------------------------------------------------ task hooks
+    @abstractmethod
+    def _place_objects(self, rng: np.random.Generator) -> None:
+        """Write the objects' initial poses for `self.reset_distribution` (use `set_object_pose`)."""
+
+    @abstractmethod
+    def subtask_signals(self) -> dict[str, bool]:
+        """The task's subtask termination signals, by name."""
+
+    @abstractmethod
+    def is_success(self) -> bool:
+        """Whether the task is solved in the current state."""
+
+    @abstractmethod
+    def _dense_reward(self) -> float:
+        """Staged reward in [0, 1]."""
+
+    def _relative_observations(self, obs: dict[str, np.ndarray]) -> None:
+        """Add task-specific relative vectors to `obs` (in place)."""
+
+    # ------------------------------------------------------------------ spaces
+    def _make_action_space(self) -> spaces.Box:
+        if self.control_mode == "delta":
+            low, high = -np.ones(7), np.ones(7)
+        else:
+            low = np.concatenate([WORKSPACE_LOW, -np.pi * np.ones(3), [-1.0]])
+            high = np.concatenate([WORKSPACE_HIGH, np.pi * np.ones(3), [1.0]])
+        return spaces.Box(np.tile(low, self.NUM_ARMS), np.tile(high, self.NUM_ARMS), dtype=np.float64)
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._reset_sim(self.np_random)
+        return self._observation(), self._info(sim_unstable=False)
+
+    def step(self, action: npt.ArrayLike):
+        action = self._check_action(action)
+        model, data = self.model, self.data
+        for arm, controller, arm_action in zip(self._arms, self._controllers, action.reshape(self.NUM_ARMS, 7)):
+            velocity = controller.compute(data, self._pose_error(arm, arm_action))
+            data.act[arm.reference_slice] = data.qpos[arm.qpos_slice]  # the reference ramps from here
+            data.ctrl[arm.actuator_slice] = velocity
+            data.ctrl[arm.damping_slice] = velocity
+            data.ctrl[arm.gripper_actuator] = GRIPPER_OPEN_WIDTH * 0.5 * (1.0 - arm_action[6])
+        mujoco.mj_step(model, data, nstep=self.substeps)
+        unstable = self._sim_diverged()
+        if unstable:
+            # MuJoCo already reset the state to keep it finite; settle it so observations stay valid.
+            self._reset_sim(self.np_random)
+        else:
+            # mj_step leaves kinematics one substep behind qpos; refresh them for observations and IK.
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)
+            self._pairs = None
+        info = self._info(sim_unstable=unstable)
+        reward = self._dense_reward() if self.reward_type == "dense" else float(info["is_success"])
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), reward, False, unstable, info
+
+    def render(self):
+        if self.render_mode == "human":
+            return self._render_human()
+        if self.render_mode == "rgb_array":
+            return self.render_frame(self.render_camera)
+        return None
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()  # the OSMesa binding errors if this is left to interpreter exit
+            self._renderer = None
+        if self._viewer is not None:
+            self._viewer.close()
+            self._viewer = None
+
+    # ------------------------------------------------------------------ rendering
+    def render_frame(self, camera: str) -> np.ndarray:
+        """An RGB frame (height, width, 3) uint8 of the current state from a named camera."""
+        if camera not in self.camera_names:
+            raise UnknownNameError("camera", camera, self.camera_names)
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+        self._renderer.update_scene(self.data, camera=camera)
+        return self._renderer.render()
+
+    def _render_human(self) -> None:
+        if self._viewer is None:
+            import mujoco.viewer  # needs a display; imported only when asked for
+
+            self._viewer = mujoco.viewer.launch_passive(self.model, self.data)
+        self._viewer.sync()
+
+    # ------------------------------------------------------------------ task interface
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """Names of the arms, in action order."""
+        return tuple(arm.name for arm in self._arms)
+
+    @property
+    def movable_objects(self) -> tuple[str, ...]:
+        """Names of the free objects."""
+        return tuple(self._object_qpos_adr)
+
+    def eef_pose(self, arm: str = "robot0") -> np.ndarray:
+        """4x4 world pose of an arm's tool centre point."""
+        site = self._arm(arm).tcp_site
+        return make_pose(self.data.site_xpos[site], self.data.site_xmat[site])
+
+    def object_poses(self) -> dict[str, np.ndarray]:
+        """4x4 world pose of every movable object."""
+        qpos = self.data.qpos
+        return {name: pose_from_pos_quat(qpos[a:a + 3], qpos[a + 3:a + 7]) for name, a in self._object_qpos_adr.items()}
+
+    def set_object_pose(self, name: str, pose: npt.ArrayLike) -> None:
+        """Teleport an object to a 4x4 world pose, zero its velocity and update kinematics."""
+        adr = self._object_adr(name)
+        pose = np.asarray(pose, dtype=np.float64)
+        self.data.qpos[adr:adr + 3] = pose[:3, 3]
+        self.data.qpos[adr + 3:adr + 7] = mat_to_quat(pose[:3, :3])
+        dof = self._object_dof_adr[name]
+        self.data.qvel[dof:dof + 6] = 0.0
+        mujoco.mj_kinematics(self.model, self.data)
+        self._pairs = None
+
+    def in_contact(self, a: str, b: str) -> bool:
+        """Whether any geom of `a` touches any geom of `b`.
+
+        Names: an object, "table" (table and floor), an arm ("robot0") or a finger pad
+        ("robot0_left_pad", "robot0_right_pad"); an arm includes its pads.
+        """
+        codes = self._pair_codes.get((a, b))
+        if codes is None:
+            n = self._num_entities
+            codes = frozenset(ea * n + eb for ea in self._contact_group(a) for eb in self._contact_group(b))
+            self._pair_codes[(a, b)] = codes
+        return not self._contact_pairs().isdisjoint(codes)
+
+    def grasped(self, obj: str, arm: str = "robot0") -> bool:
+        """Whether both finger pads of `arm` touch `obj` (robosuite's grasp test)."""
+        self._object_adr(obj)
+        return self.in_contact(obj, f"{arm}_left_pad") and self.in_contact(obj, f"{arm}_right_pad")
+
+    @property
+    def subtask_spec(self) -> dict[str, list[dict[str, str]]]:
+        """Per arm: ordered subtasks with reference object, termination signal and kind."""
+        return {}
+
+    # ------------------------------------------------------------------ internals
+    def _arm(self, name: str) -> ArmHandles:
+        if name not in self._arm_index:
+            raise UnknownNameError("arm", name, self.arms)
+        return self._arms[self._arm_index[name]]
+
+    def _object_adr(self, name: str) -> int:
+        if name not in self._object_qpos_adr:
+            raise UnknownNameError("object", name, self.movable_objects)
+        return self._object_qpos_adr[name]
+
+    def _check_action(self, action: npt.ArrayLike) -> np.ndarray:
+        """Validated copy of `action`; values outside the action space are clipped, not rejected."""
+        action = np.array(action, dtype=np.float64)  # a copy: clipped in place below
+        if action.shape != self._action_shape:
+            raise InvalidActionError(
+                f"action has shape {action.shape}, expected {self._action_shape} "
+                f"(7 values per arm: dx dy dz, axis-angle, gripper)")
+        if not math.isfinite(action.sum()):  # any NaN or inf makes the sum non-finite
+            bad = np.flatnonzero(~np.isfinite(action)).tolist()
+            raise InvalidActionError(f"action contains NaN or inf at indices {bad}: {action.tolist()}")
+        return np.minimum(np.maximum(action, self._action_low, out=action), self._action_high, out=action)
+
+    def _pose_error(self, arm: ArmHandles, arm_action: np.ndarray) -> np.ndarray:
+        """World-frame error (6,) from the current TCP pose to the pose this action asks for."""
+        if self.control_mode == "delta":
+            # robosuite OSC_POSE semantics: the target is the current pose moved by the scaled action
+            # (rotation about world axes), so the error is the scaled action itself.
+            return _DELTA_SCALE * arm_action[:6]
+        site = arm.tcp_site
+        error = np.empty(6)
+        error[:3] = arm_action[:3] - self.data.site_xpos[site]
+        error[3:] = rotation_error(rotvec_to_mat(arm_action[3:6]), self.data.site_xmat[site])
+        return error
+
+    def _reset_sim(self, rng: np.random.Generator) -> None:
+        model, data = self.model, self.data
+        mujoco.mj_resetData(model, data)
+        for arm in self._arms:
+            q = arm.home_qpos[:7] + rng.normal(0.0, JOINT_INIT_NOISE, size=7)
+            q = np.clip(q, arm.joint_range[:, 0], arm.joint_range[:, 1])
+            data.qpos[arm.qpos_slice] = q
+            data.qpos[arm.finger_qpos_slice] = GRIPPER_OPEN_WIDTH
+            data.act[arm.reference_slice] = q
+            data.ctrl[arm.gripper_actuator] = GRIPPER_OPEN_WIDTH
+        self._place_objects(rng)
+        mujoco.mj_forward(model, data)
+        self._pairs = None
+        self._unstable_count = self._count_unstable_warnings()
+
+    def _count_unstable_warnings(self) -> int:
+        return int(self.data.warning.number[_UNSTABLE_WARNINGS].sum())
+
+    def _sim_diverged(self) -> bool:
+        count = self._count_unstable_warnings()
+        diverged = count != self._unstable_count or not math.isfinite(self.data.qpos.sum())
+        self._unstable_count = count
+        return diverged
+
+    # observations -------------------------------------------------------
+    def _dict_obs(self) -> dict[str, np.ndarray]:
+        data = self.data
+        obs: dict[str, np.ndarray] = {}
+        for arm, (pos, quat, gripper, joint_pos, joint_vel) in zip(self._arms, self._arm_obs_keys):
+            obs[pos] = data.site_xpos[arm.tcp_site].copy()
+            obs[quat] = mat_to_quat(data.site_xmat[arm.tcp_site])
+            obs[gripper] = data.qpos[arm.finger_qpos_slice].copy()
+            obs[joint_pos] = data.qpos[arm.qpos_slice].copy()
+            obs[joint_vel] = data.qvel[arm.dof_slice].copy()
+        for (pos, quat), adr in zip(self._object_obs_keys, self._object_qpos_adr.values()):
+            obs[pos] = data.qpos[adr:adr + 3].copy()
+            obs[quat] = data.qpos[adr + 3:adr + 7].copy()
+        self._relative_observations(obs)
+        return obs
+
+    def _observation(self):
+        obs = self._dict_obs()
+        if self.obs_mode == "flat":
+            return np.concatenate([obs[k] for k in self._obs_keys])
+        return obs
+
+    def _info(self, sim_unstable: bool) -> dict[str, Any]:
+        info: dict[str, Any] = dict(self.subtask_signals())
+        info["is_success"] = self.is_success()
+        info["sim_unstable"] = sim_unstable
+        return info
+
+    # contacts -----------------------------------------------------------
+    def _build_contact_tables(self) -> None:
+        """Give every geom an entity id so that contact queries are set look-ups."""
+        model = self.model
+        names = ["<other>", "table"] + list(self._object_qpos_adr)
+        for arm in self._arms:
+            names += [arm.name, f"{arm.name}_left_pad", f"{arm.name}_right_pad"]
+        entity = {name: i for i, name in enumerate(names)}
+        geom_entity = np.zeros(model.ngeom, dtype=np.int64)
+        geom_entity[[model.geom("table_top").id, model.geom("floor").id]] = entity["table"]
+        for obj in self.OBJECTS:
+            geom_entity[model.geom_bodyid == model.body(obj.name).id] = entity[obj.name]
+        groups: dict[str, tuple[int, ...]] = {name: (i,) for name, i in entity.items() if name != "<other>"}
+        for arm in self._arms:
+            geom_entity[arm.geom_ids] = entity[arm.name]
+            geom_entity[arm.pad_geoms[0]] = entity[f"{arm.name}_left_pad"]
+            geom_entity[arm.pad_geoms[1]] = entity[f"{arm.name}_right_pad"]
+            groups[arm.name] = tuple(entity[n] for n in (arm.name, f"{arm.name}_left_pad", f"{arm.name}_right_pad"))
+        self._geom_entity = geom_entity
+        self._pair_codes: dict[tuple[str, str], frozenset[int]] = {}
+        self._num_entities = len(names)
+        self._groups = groups
+
+    def _contact_group(self, name: str) -> tuple[int, ...]:
+        if name not in self._groups:
+            raise UnknownNameError("contact entity", name, tuple(self._groups))
+        return self._groups[name]
+
+    def _contact_pairs(self) -> set[int]:
+        """Codes `a * n + b` (both orders) of entity pairs in contact; cached until the state changes."""
+        if self._pairs is None:
+            ent = self._geom_entity[self.data.contact.geom]  # (ncon, 2)
+            codes = np.concatenate([ent[:, 0] * self._num_entities + ent[:, 1],
+                                    ent[:, 1] * self._num_entities + ent[:, 0]])
+            self._pairs = set(codes.tolist())
+        return self._pairs

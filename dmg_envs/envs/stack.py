@@ -1,0 +1,112 @@
+"""Stack: put the red cube (cubeA) on the green cube (cubeB)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dmg_envs.envs.base import ManipulationEnv
+from dmg_envs.sim.scene import TABLE_TOP_Z, BoxObject
+from dmg_envs.sim.transforms import make_pose, rotvec_to_mat
+
+CUBE_A = BoxObject("cubeA", half_size=(0.02, 0.02, 0.02), rgba=(0.85, 0.15, 0.15, 1.0))
+CUBE_B = BoxObject("cubeB", half_size=(0.025, 0.025, 0.025), rgba=(0.15, 0.7, 0.2, 1.0))
+
+# Half-ranges of the cubes' xy placement around the table centre [m].
+PLACEMENT_HALF_RANGE = {"D0": (0.08, 0.08), "D1": (0.16, 0.2)}
+MIN_CUBE_DISTANCE = 0.07  # [m] between cube centres at reset, so they never overlap
+LIFT_HEIGHT = 0.04  # [m] cubeA's centre above the table for success, as robosuite
+
+
+class StackEnv(ManipulationEnv):
+    """Stack a 4 cm cube (cubeA) on a 5 cm cube (cubeB) with a Panda arm.
+
+    ## Description
+    Both cubes start on the table with random position and yaw. The task is solved when cubeA rests on
+    cubeB and the gripper has let go (robosuite's Stack definition).
+
+    ## Action Space
+    `Box(-1, 1, (7,))` in `control_mode="delta"`: TCP translation (x 0.05 m), rotation as an axis-angle
+    vector in the world frame (x 0.5 rad), gripper (-1 open, +1 closed). Values outside [-1, 1] are
+    clipped. `control_mode="absolute"`: TCP target position [m] and axis-angle orientation [rad] in the
+    world frame, then the gripper value.
+
+    ## Observation Space
+    A Dict of float64 vectors (or, with `obs_mode="flat"`, their concatenation in this order):
+    `robot0_eef_pos` (3), `robot0_eef_quat` (4, w-x-y-z), `robot0_gripper_qpos` (2),
+    `robot0_joint_pos` (7), `robot0_joint_vel` (7), `cubeA_pos` (3), `cubeA_quat` (4), `cubeB_pos` (3),
+    `cubeB_quat` (4), `gripper_to_cubeA` (3, cubeA_pos - robot0_eef_pos), `cubeA_to_cubeB`
+    (3, cubeB_pos - cubeA_pos).
+
+    ## Rewards
+    `sparse`: 1 in a successful state, else 0. `dense`: the highest reached stage of
+    reach 0.25 * (1 - tanh(10 d_gripper_cubeA)), grasp 0.35, lift 0.35 + 0.15 * min(1, lift / 0.05),
+    align 0.5 + 0.25 * (1 - tanh(10 d_xy_cubeA_cubeB)) while lifted, placed on cubeB 0.9, success 1.
+
+    ## Starting State
+    Arm at its home posture plus N(0, 0.02 rad) joint noise, gripper open. Cube centres uniform in
+    +-0.08 m (D0) or x +-0.16 m, y +-0.2 m (D1) around the table centre, at least 0.07 m apart,
+    yaw uniform in [0, 2 pi).
+
+    ## Episode End
+    No termination; truncation at 300 steps (registration) or when the simulation diverges
+    (`info["sim_unstable"]`).
+
+    ## Signals (`info` and `subtask_signals()`)
+    `grasp_cubeA`: both finger pads touch cubeA. `cubeA_on_cubeB`: cubeA touches cubeB with its centre
+    above cubeB's top face. `is_success`: cubeA on cubeB, not grasped, centre > 0.04 m above the table.
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    OBJECTS = (CUBE_A, CUBE_B)
+
+    def _place_objects(self, rng: np.random.Generator) -> None:
+        half_x, half_y = PLACEMENT_HALF_RANGE[self.reset_distribution]
+        while True:
+            xy = rng.uniform((-half_x, -half_y), (half_x, half_y), size=(2, 2))
+            if np.linalg.norm(xy[0] - xy[1]) >= MIN_CUBE_DISTANCE:
+                break
+        yaws = rng.uniform(0.0, 2.0 * np.pi, size=2)
+        for cube, (x, y), yaw in zip(self.OBJECTS, xy, yaws):
+            pos = (x, y, TABLE_TOP_Z + cube.half_size[2])
+            self.set_object_pose(cube.name, make_pose(pos, rotvec_to_mat((0.0, 0.0, yaw))))
+
+    def _relative_observations(self, obs: dict[str, np.ndarray]) -> None:
+        obs["gripper_to_cubeA"] = obs["cubeA_pos"] - obs["robot0_eef_pos"]
+        obs["cubeA_to_cubeB"] = obs["cubeB_pos"] - obs["cubeA_pos"]
+
+    def _cube_a_on_cube_b(self) -> bool:
+        height = self.data.qpos[self._object_qpos_adr["cubeA"] + 2] - self.data.qpos[self._object_qpos_adr["cubeB"] + 2]
+        return bool(height > CUBE_B.half_size[2]) and self.in_contact("cubeA", "cubeB")
+
+    def subtask_signals(self) -> dict[str, bool]:
+        return {"grasp_cubeA": self.grasped("cubeA"), "cubeA_on_cubeB": self._cube_a_on_cube_b()}
+
+    def is_success(self) -> bool:
+        lifted = self.data.qpos[self._object_qpos_adr["cubeA"] + 2] > TABLE_TOP_Z + LIFT_HEIGHT
+        return bool(lifted and self._cube_a_on_cube_b() and not self.grasped("cubeA"))
+
+    @property
+    def subtask_spec(self) -> dict[str, list[dict[str, str]]]:
+        return {"robot0": [
+            {"name": "pick_cubeA", "object": "cubeA", "signal": "grasp_cubeA", "kind": "parallel"},
+            {"name": "place_on_cubeB", "object": "cubeB", "signal": "cubeA_on_cubeB", "kind": "parallel"},
+        ]}
+
+    def _dense_reward(self) -> float:
+        if self.is_success():
+            return 1.0
+        if self._cube_a_on_cube_b():
+            return 0.9
+        qpos = self.data.qpos
+        cube_a = qpos[self._object_qpos_adr["cubeA"]:][:3]
+        cube_b = qpos[self._object_qpos_adr["cubeB"]:][:3]
+        tcp = self.data.site_xpos[self._arms[0].tcp_site]
+        reward = 0.25 * (1.0 - np.tanh(10.0 * np.linalg.norm(cube_a - tcp)))
+        if self.grasped("cubeA"):
+            lift = cube_a[2] - TABLE_TOP_Z - CUBE_A.half_size[2]
+            reward = max(reward, 0.35 + 0.15 * min(1.0, max(lift, 0.0) / 0.05))
+            if lift > LIFT_HEIGHT:
+                reward = max(reward, 0.5 + 0.25 * (1.0 - np.tanh(10.0 * np.linalg.norm(cube_a[:2] - cube_b[:2]))))
+        return float(reward)
