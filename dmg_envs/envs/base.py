@@ -119,7 +119,8 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
 
         self.action_space = self._make_action_space()
         self._action_shape = self.action_space.shape
-        self._action_low, self._action_high = self.action_space.low.copy(), self.action_space.high.copy()
+        self._action_low = self.action_space.low.astype(np.float64)
+        self._action_high = self.action_space.high.astype(np.float64)
         self._pairs: set[int] | None = None
         self._unstable_count = 0
         self._reset_sim(np.random.default_rng(0))
@@ -160,7 +161,9 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         else:
             low = np.concatenate([WORKSPACE_LOW, -np.pi * np.ones(3), [-1.0]])
             high = np.concatenate([WORKSPACE_HIGH, np.pi * np.ones(3), [1.0]])
-        return spaces.Box(np.tile(low, self.NUM_ARMS), np.tile(high, self.NUM_ARMS), dtype=np.float64)
+        # float32 as Gymnasium's MuJoCo envs and SB3 expect; actions are computed with in float64.
+        return spaces.Box(np.tile(low, self.NUM_ARMS).astype(np.float32), np.tile(high, self.NUM_ARMS).astype(np.float32),
+                          dtype=np.float32)
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -15,6 +15,9 @@ CUBE_B = BoxObject("cubeB", half_size=(0.025, 0.025, 0.025), rgba=(0.15, 0.7, 0.
 PLACEMENT_HALF_RANGE = {"D0": (0.08, 0.08), "D1": (0.16, 0.2)}
 MIN_CUBE_DISTANCE = 0.07  # [m] between cube centres at reset, so they never overlap
 LIFT_HEIGHT = 0.04  # [m] cubeA's centre above the table for success, as robosuite
+# Cubes start sunk this deep into the table, about their resting penetration under gravity: they neither
+# drop at the first step nor start out of contact.
+RESTING_PENETRATION = 1e-4  # [m]
 
 
 class StackEnv(ManipulationEnv):
@@ -69,7 +72,7 @@ class StackEnv(ManipulationEnv):
                 break
         yaws = rng.uniform(0.0, 2.0 * np.pi, size=2)
         for cube, (x, y), yaw in zip(self.OBJECTS, xy, yaws):
-            pos = (x, y, TABLE_TOP_Z + cube.half_size[2])
+            pos = (x, y, TABLE_TOP_Z + cube.half_size[2] - RESTING_PENETRATION)
             self.set_object_pose(cube.name, make_pose(pos, rotvec_to_mat((0.0, 0.0, yaw))))
 
     def _relative_observations(self, obs: dict[str, np.ndarray]) -> None:

@@ -1,0 +1,207 @@
+"""dmg/Stack-v0: seeding, layouts, signals, scripted solvability, rewards, bad input, divergence."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from dmg_envs.envs.stack import CUBE_A, CUBE_B, MIN_CUBE_DISTANCE, PLACEMENT_HALF_RANGE
+from dmg_envs.errors import InvalidActionError, InvalidConfigError, UnknownNameError
+from dmg_envs.sim.scene import TABLE_TOP_Z
+from dmg_envs.sim.transforms import make_pose
+from scripted_stack import run_episode
+
+
+def rollout(env, seed, actions):
+    obs, _ = env.reset(seed=seed)
+    trajectory = [obs]
+    for action in actions:
+        obs, *_ = env.step(action)
+        trajectory.append(obs)
+    return trajectory
+
+
+def test_same_seed_and_actions_give_bit_identical_observations():
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(200, 7))
+    first = rollout(gym.make("dmg/Stack-v0"), 7, actions)
+    second = rollout(gym.make("dmg/Stack-v0"), 7, actions)
+    for a, b in zip(first, second):
+        for key in a:
+            assert a[key].tobytes() == b[key].tobytes(), key
+
+
+@pytest.mark.parametrize("distribution", ["D0", "D1"])
+def test_seeds_give_different_layouts_within_documented_ranges(distribution):
+    env = gym.make("dmg/Stack-v0", reset_distribution=distribution)
+    half_x, half_y = PLACEMENT_HALF_RANGE[distribution]
+    layouts = []
+    for seed in range(100):
+        obs, info = env.reset(seed=seed)
+        for cube in (CUBE_A, CUBE_B):
+            x, y, z = obs[f"{cube.name}_pos"]
+            assert abs(x) <= half_x and abs(y) <= half_y
+            assert z == pytest.approx(TABLE_TOP_Z + cube.half_size[2], abs=2e-4)
+        assert np.linalg.norm(obs["cubeA_pos"][:2] - obs["cubeB_pos"][:2]) >= MIN_CUBE_DISTANCE
+        layouts.append(np.concatenate([obs["cubeA_pos"], obs["cubeA_quat"], obs["cubeB_pos"]]))
+    layouts = np.array(layouts)
+    assert len(np.unique(layouts.round(6), axis=0)) == 100
+    # the samples fill the documented range rather than a corner of it
+    assert layouts[:, 0].max() > 0.8 * half_x and layouts[:, 0].min() < -0.8 * half_x
+
+
+def test_d1_is_broader_than_d0():
+    spreads = {}
+    for distribution in ("D0", "D1"):
+        env = gym.make("dmg/Stack-v0", reset_distribution=distribution)
+        spreads[distribution] = np.std([env.reset(seed=s)[0]["cubeA_pos"][:2] for s in range(50)], axis=0)
+    assert np.all(spreads["D1"] > 1.5 * spreads["D0"])
+
+
+def test_scripted_policy_solves_95_of_100_seeds_and_no_seed_starts_solved():
+    env = gym.make("dmg/Stack-v0")
+    successes = 0
+    for seed in range(100):
+        _, info = env.reset(seed=seed)
+        assert not info["is_success"] and not info["grasp_cubeA"] and not info["cubeA_on_cubeB"]
+        successes += run_episode(env, seed)[0]
+    assert successes >= 95
+
+
+def test_signals_follow_the_episode():
+    env = gym.make("dmg/Stack-v0")
+    from scripted_stack import ScriptedStackPolicy
+
+    policy = ScriptedStackPolicy()
+    obs, info = env.reset(seed=1)
+    history = []
+    for _ in range(200):
+        obs, reward, _, _, info = env.step(policy(obs))
+        history.append((info["grasp_cubeA"], info["cubeA_on_cubeB"], info["is_success"], reward))
+        if info["is_success"] and policy.phase == 7:
+            break
+    grasp, on_b, success, reward = map(np.array, zip(*history))
+    first_grasp, first_on = np.argmax(grasp), np.argmax(on_b)
+    assert grasp.any() and on_b.any() and success[-1]
+    assert first_grasp < first_on  # picked before placed
+    assert not success[:first_on].any()
+    assert np.array_equal(reward, success.astype(float))  # sparse reward is the success indicator
+
+
+def test_success_requires_release():
+    """cubeA placed on cubeB by hand is a success; the same state while grasped would not be."""
+    env = gym.make("dmg/Stack-v0").unwrapped
+    env.reset(seed=0)
+    b = env.object_poses()["cubeB"][:3, 3]
+    env.set_object_pose("cubeA", make_pose(b + [0, 0, CUBE_B.half_size[2] + CUBE_A.half_size[2] - 0.0005], np.eye(3)))
+    open_gripper = np.zeros(7, dtype=np.float32)
+    open_gripper[6] = -1
+    _, reward, _, _, info = env.step(open_gripper)
+    assert info["cubeA_on_cubeB"] and not info["grasp_cubeA"] and info["is_success"] and reward == 1.0
+
+
+def test_dense_reward_is_staged_and_bounded():
+    from scripted_stack import ScriptedStackPolicy
+
+    env = gym.make("dmg/Stack-v0", reward_type="dense")
+    policy = ScriptedStackPolicy()
+    obs, _ = env.reset(seed=2)
+    rewards, infos = [], []
+    for _ in range(200):
+        obs, reward, _, _, info = env.step(policy(obs))
+        rewards.append(reward)
+        infos.append(info)
+        if info["is_success"] and policy.phase == 7:
+            break
+    rewards = np.array(rewards)
+    assert np.all((0 <= rewards) & (rewards <= 1))
+    grasped = np.array([i["grasp_cubeA"] for i in infos])
+    assert rewards[~grasped][:5].max() < 0.35 <= rewards[grasped].min()
+    assert rewards[-1] == 1.0
+
+
+@pytest.mark.parametrize("bad", [np.zeros(6), np.zeros((1, 7)), np.zeros(8)])
+def test_wrong_action_shape_raises(stack_env, bad):
+    stack_env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"shape .* expected \(7,\)"):
+        stack_env.unwrapped.step(bad)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_action_raises(stack_env, value):
+    stack_env.reset(seed=0)
+    action = np.zeros(7)
+    action[2] = value
+    with pytest.raises(InvalidActionError, match=r"NaN or inf at indices \[2\]"):
+        stack_env.unwrapped.step(action)
+
+
+def test_out_of_range_actions_are_clipped(stack_env):
+    env = stack_env.unwrapped
+    big = np.array([5.0, 0, 0, 0, 0, 0, -3.0])
+    stack_env.reset(seed=4)
+    obs_big, *_ = env.step(big)
+    stack_env.reset(seed=4)
+    obs_clipped, *_ = env.step(np.clip(big, -1, 1))
+    for key in obs_big:
+        np.testing.assert_array_equal(obs_big[key], obs_clipped[key])
+
+
+def test_diverging_simulation_truncates_instead_of_crashing(stack_env):
+    env = stack_env.unwrapped
+    stack_env.reset(seed=0)
+    dof = env.model.joint("cubeA_joint").dofadr[0]
+    env.data.qvel[dof] = 1e12  # beyond MuJoCo's bad-value threshold
+    obs, reward, terminated, truncated, info = env.step(np.zeros(7))
+    assert truncated and info["sim_unstable"] and not terminated
+    assert all(np.all(np.isfinite(v)) for v in obs.values())
+    # the env stays usable
+    obs, _ = stack_env.reset(seed=1)
+    _, _, _, truncated, info = stack_env.step(np.zeros(7))
+    assert not truncated and not info["sim_unstable"]
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"obs_mode": "pixels"}, "obs_mode"), ({"control_mode": "velocity"}, "control_mode"),
+    ({"reward_type": "shaped"}, "reward_type"), ({"reset_distribution": "D2"}, "reset_distribution"),
+    ({"render_mode": "ansi"}, "render_mode"),
+])
+def test_bad_config_names_the_argument_and_choices(kwargs, name):
+    with pytest.raises(InvalidConfigError, match=name) as error:
+        gym.make("dmg/Stack-v0", **kwargs)
+    assert "choose one of" in str(error.value)
+
+
+def test_unknown_names_list_the_valid_ones(stack_env):
+    env = stack_env.unwrapped
+    stack_env.reset(seed=0)
+    with pytest.raises(UnknownNameError, match="'cubeA', 'cubeB'"):
+        env.set_object_pose("cubeC", np.eye(4))
+    with pytest.raises(UnknownNameError, match="'robot0'"):
+        env.eef_pose("robot7")
+    with pytest.raises(UnknownNameError, match="agentview"):
+        gym.make("dmg/Stack-v0", render_camera="nope")
+
+
+def test_task_interface(stack_env):
+    env = stack_env.unwrapped
+    obs, _ = stack_env.reset(seed=3)
+    assert env.arms == ("robot0",) and env.movable_objects == ("cubeA", "cubeB")
+    poses = env.object_poses()
+    np.testing.assert_allclose(poses["cubeA"][:3, 3], obs["cubeA_pos"])
+    np.testing.assert_allclose(env.eef_pose()[:3, 3], obs["robot0_eef_pos"])
+    assert env.in_contact("cubeA", "table") and env.in_contact("cubeB", "table")
+    assert not env.in_contact("cubeA", "robot0") and not env.grasped("cubeA")
+    assert set(env.subtask_signals()) == {"grasp_cubeA", "cubeA_on_cubeB"}
+    spec = env.subtask_spec["robot0"]
+    assert [s["signal"] for s in spec] == ["grasp_cubeA", "cubeA_on_cubeB"]
+    assert [s["object"] for s in spec] == ["cubeA", "cubeB"]
+    target = make_pose([0.1, 0.1, TABLE_TOP_Z + 0.02], np.eye(3))
+    env.set_object_pose("cubeA", target)
+    np.testing.assert_allclose(env.object_poses()["cubeA"], target, atol=1e-12)
+
+
+def test_episode_is_truncated_at_the_registered_limit():
+    env = gym.make("dmg/Stack-v0")
+    env.reset(seed=0)
+    for step in range(1, 301):
+        *_, truncated, _ = env.step(np.zeros(7, dtype=np.float32))
+        assert truncated == (step == 300)

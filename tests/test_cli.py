@@ -1,0 +1,43 @@
+"""The `dmg` command (typer's CliRunner)."""
+
+import json
+
+from PIL import Image
+from typer.testing import CliRunner
+
+from dmg_envs.cli import app
+
+runner = CliRunner()
+
+
+def test_render_writes_an_animated_gif_and_says_where(tmp_path):
+    out = tmp_path / "rollout.gif"
+    result = runner.invoke(app, ["render", "dmg/Stack-v0", "--steps", "6", "--out", str(out),
+                                 "--width", "96", "--height", "72"])
+    assert result.exit_code == 0, result.output
+    assert str(out.resolve()) in result.output
+    with Image.open(out) as gif:
+        assert gif.size == (96, 72) and gif.n_frames == 7  # the reset frame plus one per step
+
+
+def test_render_rejects_an_unknown_suffix(tmp_path):
+    result = runner.invoke(app, ["render", "--steps", "2", "--out", str(tmp_path / "rollout.avi")])
+    assert result.exit_code != 0
+    assert ".gif" in str(result.exception)
+
+
+def test_render_rejects_an_unknown_env_id(tmp_path):
+    result = runner.invoke(app, ["render", "dmg/Nope-v0", "--steps", "2", "--out", str(tmp_path / "x.gif")])
+    assert result.exit_code != 0
+    assert "Nope" in str(result.exception)
+
+
+def test_bench_prints_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "--steps", "20", "--rounds", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["env_id"] == "dmg/Stack-v0"
+    assert record["env_steps_per_s"] > 0 and record["physics_limit_env_steps_per_s"] > 0
+    ratio = record["env_steps_per_s"] / record["physics_limit_env_steps_per_s"]
+    assert abs(record["env_over_limit"] - ratio) < 0.002
