@@ -145,7 +145,8 @@ def test_out_of_range_actions_are_clipped(stack_env):
         np.testing.assert_array_equal(obs_big[key], obs_clipped[key])
 
 
-def test_diverging_simulation_truncates_instead_of_crashing(stack_env):
+def test_diverging_simulation_truncates_instead_of_crashing(stack_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo logs the warning to MUJOCO_LOG.TXT in the working directory
     env = stack_env.unwrapped
     stack_env.reset(seed=0)
     dof = env.model.joint("cubeA_joint").dofadr[0]
