@@ -44,8 +44,8 @@ def render(
 @app.command()
 def bench(
     env_id: Annotated[str, typer.Argument(help="registered environment id")] = "dmg/Stack-v0",
-    steps: Annotated[int, typer.Option(min=10, help="env steps per round")] = 2000,
-    rounds: Annotated[int, typer.Option(min=1, help="alternating env/physics rounds")] = 5,
+    steps: Annotated[int, typer.Option(min=10, help="env steps per round")] = 1000,
+    rounds: Annotated[int, typer.Option(min=1, help="rounds, each from a fresh reset")] = 5,
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path | None, typer.Option(help="write the result as JSON here")] = None,
 ):

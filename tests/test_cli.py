@@ -39,5 +39,5 @@ def test_bench_prints_and_writes_json(tmp_path):
     record = json.loads(out.read_text())
     assert record["env_id"] == "dmg/Stack-v0"
     assert record["env_steps_per_s"] > 0 and record["physics_limit_env_steps_per_s"] > 0
-    ratio = record["env_steps_per_s"] / record["physics_limit_env_steps_per_s"]
-    assert abs(record["env_over_limit"] - ratio) < 0.002
+    assert record["env_over_limit"] == record["env_over_limit_per_round"][0]  # one round: its own ratio
+    assert record["reset_median_ms"] > 0

@@ -39,8 +39,8 @@ REWARD_TYPES = ("sparse", "dense")
 RESET_DISTRIBUTIONS = ("D0", "D1")
 RENDER_MODES = ("rgb_array", "human")
 
-_UNSTABLE_WARNINGS = np.array([mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
-                               mujoco.mjtWarning.mjWARN_BADQPOS], dtype=np.int64)
+_BADQACC, _BADQVEL, _BADQPOS = (int(mujoco.mjtWarning.mjWARN_BADQACC), int(mujoco.mjtWarning.mjWARN_BADQVEL),
+                                int(mujoco.mjtWarning.mjWARN_BADQPOS))
 _DELTA_SCALE = np.array([MAX_DELTA_POS] * 3 + [MAX_DELTA_ROT] * 3)
 
 
@@ -52,9 +52,9 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 class ManipulationEnv(gym.Env[Any, np.ndarray]):
     """Table-top manipulation with one or more Panda arms.
 
-    Subclasses declare `OBJECTS` and `NUM_ARMS`, and implement `_place_objects`, `subtask_signals`,
-    `is_success` and `_dense_reward`; observations of every object (position, quaternion) come for free,
-    `_relative_observations` may add more.
+    Subclasses declare `OBJECTS`, `NUM_ARMS` and `RELATIVE_OBSERVATIONS`, and implement `_place_objects`,
+    `subtask_signals`, `is_success` and `_dense_reward`; observations of the arms and of every object
+    (position, quaternion) come for free.
 
     Args:
         obs_mode: "dict" (robosuite-like keys) or "flat" (one float64 vector in the dict's key order).
@@ -70,6 +70,8 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
 
     OBJECTS: tuple[scene.BoxObject, ...] = ()
     NUM_ARMS = 1
+    # (key, from, to): observation `key` = observation `to` - observation `from` (positions).
+    RELATIVE_OBSERVATIONS: tuple[tuple[str, str, str], ...] = ()
 
     def __init__(
         self,
@@ -105,10 +107,7 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         self._object_dof_adr = {
             obj.name: self.model.joint(f"{obj.name}_joint").dofadr[0] for obj in self.OBJECTS}
         self._build_contact_tables()
-        self._arm_obs_keys = tuple(
-            tuple(f"{arm.name}_{key}" for key in ("eef_pos", "eef_quat", "gripper_qpos", "joint_pos", "joint_vel"))
-            for arm in self._arms)
-        self._object_obs_keys = tuple((f"{name}_pos", f"{name}_quat") for name in self._object_qpos_adr)
+        self._build_observation_layout()
 
         self.camera_names = tuple(self.model.camera(i).name for i in range(self.model.ncam))
         if render_camera not in self.camera_names:
@@ -121,18 +120,16 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         self._action_shape = self.action_space.shape
         self._action_low = self.action_space.low.astype(np.float64)
         self._action_high = self.action_space.high.astype(np.float64)
+        self._action_bounds = (self._action_low.tolist(), self._action_high.tolist())
         self._pairs: set[int] | None = None
         self._unstable_count = 0
         self._reset_sim(np.random.default_rng(0))
-        sample = self._dict_obs()
-        self._obs_keys = tuple(sample)
-        self._dict_space = spaces.Dict(
-            {k: spaces.Box(-np.inf, np.inf, shape=v.shape, dtype=np.float64) for k, v in sample.items()})
         if obs_mode == "flat":
-            size = sum(v.size for v in sample.values())
-            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
+            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(self._obs_size,), dtype=np.float64)
         else:
-            self.observation_space = self._dict_space
+            self.observation_space = spaces.Dict({
+                key: spaces.Box(-np.inf, np.inf, shape=(part.stop - part.start,), dtype=np.float64)
+                for key, part in self._obs_slices})
 
     # ------------------------------------------------------------------ task hooks
     @abstractmethod
@@ -150,9 +147,6 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
     @abstractmethod
     def _dense_reward(self) -> float:
         """Staged reward in [0, 1]."""
-
-    def _relative_observations(self, obs: dict[str, np.ndarray]) -> None:
-        """Add task-specific relative vectors to `obs` (in place)."""
 
     # ------------------------------------------------------------------ spaces
     def _make_action_space(self) -> spaces.Box:
@@ -174,14 +168,16 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
     def step(self, action: npt.ArrayLike):
         action = self._check_action(action)
         model, data = self.model, self.data
-        for arm, controller, arm_action in zip(self._arms, self._controllers, action.reshape(self.NUM_ARMS, 7)):
+        for index, (arm, controller) in enumerate(zip(self._arms, self._controllers)):
+            arm_action = action[7 * index:7 * index + 7]
             velocity = controller.compute(data, self._pose_error(arm, arm_action))
             data.act[arm.reference_slice] = data.qpos[arm.qpos_slice]  # the reference ramps from here
             data.ctrl[arm.actuator_slice] = velocity
             data.ctrl[arm.damping_slice] = velocity
-            data.ctrl[arm.gripper_actuator] = GRIPPER_OPEN_WIDTH * 0.5 * (1.0 - arm_action[6])
+            data.ctrl[arm.gripper_actuator] = GRIPPER_OPEN_WIDTH * 0.5 * (1.0 - float(arm_action[6]))
+        start_time = data.time
         mujoco.mj_step(model, data, nstep=self.substeps)
-        unstable = self._sim_diverged()
+        unstable = self._sim_diverged(start_time)
         if unstable:
             # MuJoCo already reset the state to keep it finite; settle it so observations stay valid.
             self._reset_sim(self.np_random)
@@ -269,7 +265,9 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         codes = self._pair_codes.get((a, b))
         if codes is None:
             n = self._num_entities
-            codes = frozenset(ea * n + eb for ea in self._contact_group(a) for eb in self._contact_group(b))
+            # both orders, since a contact may list either entity first
+            codes = frozenset(code for ea in self._contact_group(a) for eb in self._contact_group(b)
+                              for code in (ea * n + eb, eb * n + ea))
             self._pair_codes[(a, b)] = codes
         return not self._contact_pairs().isdisjoint(codes)
 
@@ -295,16 +293,20 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         return self._object_qpos_adr[name]
 
     def _check_action(self, action: npt.ArrayLike) -> np.ndarray:
-        """Validated copy of `action`; values outside the action space are clipped, not rejected."""
-        action = np.array(action, dtype=np.float64)  # a copy: clipped in place below
+        """Validated float64 copy of `action`; values outside the action space are clipped, not rejected."""
+        action = np.array(action, dtype=np.float64)
         if action.shape != self._action_shape:
             raise InvalidActionError(
                 f"action has shape {action.shape}, expected {self._action_shape} "
                 f"(7 values per arm: dx dy dz, axis-angle, gripper)")
-        if not math.isfinite(action.sum()):  # any NaN or inf makes the sum non-finite
-            bad = np.flatnonzero(~np.isfinite(action)).tolist()
-            raise InvalidActionError(f"action contains NaN or inf at indices {bad}: {action.tolist()}")
-        return np.minimum(np.maximum(action, self._action_low, out=action), self._action_high, out=action)
+        # Plain Python on 7 floats: each NumPy call costs microseconds on this hot path.
+        values = action.tolist()
+        if not all(map(math.isfinite, values)):
+            bad = [i for i, value in enumerate(values) if not math.isfinite(value)]
+            raise InvalidActionError(f"action contains NaN or inf at indices {bad}: {values}")
+        if any(v < low or v > high for v, low, high in zip(values, self._action_bounds[0], self._action_bounds[1])):
+            action.clip(self._action_low, self._action_high, out=action)
+        return action
 
     def _pose_error(self, arm: ArmHandles, arm_action: np.ndarray) -> np.ndarray:
         """World-frame error (6,) from the current TCP pose to the pose this action asks for."""
@@ -334,39 +336,79 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         self._unstable_count = self._count_unstable_warnings()
 
     def _count_unstable_warnings(self) -> int:
-        return int(self.data.warning.number[_UNSTABLE_WARNINGS].sum())
+        number = self.data.warning.number
+        return int(number[_BADQACC]) + int(number[_BADQVEL]) + int(number[_BADQPOS])
 
-    def _sim_diverged(self) -> bool:
+    def _sim_diverged(self, start_time: float) -> bool:
+        # MuJoCo checks qpos, qvel and qacc at every substep; on a bad value it warns and resets the state
+        # (time included) itself, so the state is finite either way. The clock running as expected rules
+        # that out cheaply; only a step that started at time 0 needs the warning counters.
+        if start_time > 0.0 and self.data.time > start_time:
+            return False
         count = self._count_unstable_warnings()
-        diverged = count != self._unstable_count or not math.isfinite(self.data.qpos.sum())
+        if count == self._unstable_count:
+            return False
         self._unstable_count = count
-        return diverged
+        return True
 
     # observations -------------------------------------------------------
-    def _dict_obs(self) -> dict[str, np.ndarray]:
-        data = self.data
-        obs: dict[str, np.ndarray] = {}
-        for arm, (pos, quat, gripper, joint_pos, joint_vel) in zip(self._arms, self._arm_obs_keys):
-            obs[pos] = data.site_xpos[arm.tcp_site].copy()
-            obs[quat] = mat_to_quat(data.site_xmat[arm.tcp_site])
-            obs[gripper] = data.qpos[arm.finger_qpos_slice].copy()
-            obs[joint_pos] = data.qpos[arm.qpos_slice].copy()
-            obs[joint_vel] = data.qvel[arm.dof_slice].copy()
-        for (pos, quat), adr in zip(self._object_obs_keys, self._object_qpos_adr.values()):
-            obs[pos] = data.qpos[adr:adr + 3].copy()
-            obs[quat] = data.qpos[adr + 3:adr + 7].copy()
-        self._relative_observations(obs)
-        return obs
+    def _build_observation_layout(self) -> None:
+        """Place every observation key in one float64 vector, so a step fills it with a few array copies."""
+        parts: list[tuple[str, int]] = []
+        for arm in self._arms:
+            parts += [(f"{arm.name}_eef_pos", 3), (f"{arm.name}_eef_quat", 4), (f"{arm.name}_gripper_qpos", 2),
+                      (f"{arm.name}_joint_pos", 7), (f"{arm.name}_joint_vel", 7)]
+        for name in self._object_qpos_adr:
+            parts += [(f"{name}_pos", 3), (f"{name}_quat", 4)]
+        parts += [(key, 3) for key, _, _ in self.RELATIVE_OBSERVATIONS]
+        offsets = np.cumsum([0] + [size for _, size in parts])
+        slices = {key: slice(int(start), int(start) + size) for (key, size), start in zip(parts, offsets)}
+        self._obs_slices = tuple(slices.items())
+        self._obs_size = int(offsets[-1])
+
+        def indices(key: str) -> range:
+            return range(slices[key].start, slices[key].stop)
+
+        qpos_src, qpos_dst, qvel_src, qvel_dst, eef = [], [], [], [], []
+        for arm in self._arms:
+            eef.append((arm.tcp_site, slices[f"{arm.name}_eef_pos"], slices[f"{arm.name}_eef_quat"]))
+            for key, source in (("gripper_qpos", arm.finger_qpos_slice), ("joint_pos", arm.qpos_slice)):
+                qpos_src += range(source.start, source.stop)
+                qpos_dst += indices(f"{arm.name}_{key}")
+            qvel_src += range(arm.dof_slice.start, arm.dof_slice.stop)
+            qvel_dst += indices(f"{arm.name}_joint_vel")
+        for name, adr in self._object_qpos_adr.items():
+            qpos_src += range(adr, adr + 7)
+            qpos_dst += [*indices(f"{name}_pos"), *indices(f"{name}_quat")]
+        self._eef_obs = tuple(eef)
+        self._qpos_obs = (np.array(qpos_src), np.array(qpos_dst))
+        self._qvel_obs = (np.array(qvel_src), np.array(qvel_dst))
+        self._relative_obs = tuple((slices[key], slices[origin], slices[target])
+                                   for key, origin, target in self.RELATIVE_OBSERVATIONS)
 
     def _observation(self):
-        obs = self._dict_obs()
+        data = self.data
+        flat = np.empty(self._obs_size)
+        for site, pos, quat in self._eef_obs:
+            flat[pos] = data.site_xpos[site]
+            mujoco.mju_mat2Quat(flat[quat], data.site_xmat[site])
+        flat[self._qpos_obs[1]] = data.qpos[self._qpos_obs[0]]
+        flat[self._qvel_obs[1]] = data.qvel[self._qvel_obs[0]]
+        for key, origin, target in self._relative_obs:
+            np.subtract(flat[target], flat[origin], out=flat[key])
         if self.obs_mode == "flat":
-            return np.concatenate([obs[k] for k in self._obs_keys])
-        return obs
+            return flat
+        # Views into this step's fresh vector: no key shares memory with another or with a later step.
+        return {key: flat[part] for key, part in self._obs_slices}
+
+    def _task_info(self) -> dict[str, Any]:
+        """Subtask signals and `is_success`; tasks may override to share work between them."""
+        info: dict[str, Any] = self.subtask_signals()
+        info["is_success"] = self.is_success()
+        return info
 
     def _info(self, sim_unstable: bool) -> dict[str, Any]:
-        info: dict[str, Any] = dict(self.subtask_signals())
-        info["is_success"] = self.is_success()
+        info = self._task_info()
         info["sim_unstable"] = sim_unstable
         return info
 
@@ -391,6 +433,7 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         self._geom_entity = geom_entity
         self._pair_codes: dict[tuple[str, str], frozenset[int]] = {}
         self._num_entities = len(names)
+        self._geom_entity_list = geom_entity.tolist()  # indexed per contact in plain Python (few contacts)
         self._groups = groups
 
     def _contact_group(self, name: str) -> tuple[int, ...]:
@@ -399,10 +442,8 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         return self._groups[name]
 
     def _contact_pairs(self) -> set[int]:
-        """Codes `a * n + b` (both orders) of entity pairs in contact; cached until the state changes."""
+        """Codes `a * n + b` of entity pairs in contact (a, b as MuJoCo lists them); cached per state."""
         if self._pairs is None:
-            ent = self._geom_entity[self.data.contact.geom]  # (ncon, 2)
-            codes = np.concatenate([ent[:, 0] * self._num_entities + ent[:, 1],
-                                    ent[:, 1] * self._num_entities + ent[:, 0]])
-            self._pairs = set(codes.tolist())
+            entity, n = self._geom_entity_list, self._num_entities
+            self._pairs = {entity[a] * n + entity[b] for a, b in self.data.contact.geom.tolist()}
         return self._pairs

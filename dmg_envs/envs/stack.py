@@ -63,6 +63,8 @@ class StackEnv(ManipulationEnv):
     """
 
     OBJECTS = (CUBE_A, CUBE_B)
+    RELATIVE_OBSERVATIONS = (("gripper_to_cubeA", "robot0_eef_pos", "cubeA_pos"),
+                             ("cubeA_to_cubeB", "cubeA_pos", "cubeB_pos"))
 
     def _place_objects(self, rng: np.random.Generator) -> None:
         half_x, half_y = PLACEMENT_HALF_RANGE[self.reset_distribution]
@@ -75,10 +77,6 @@ class StackEnv(ManipulationEnv):
             pos = (x, y, TABLE_TOP_Z + cube.half_size[2] - RESTING_PENETRATION)
             self.set_object_pose(cube.name, make_pose(pos, rotvec_to_mat((0.0, 0.0, yaw))))
 
-    def _relative_observations(self, obs: dict[str, np.ndarray]) -> None:
-        obs["gripper_to_cubeA"] = obs["cubeA_pos"] - obs["robot0_eef_pos"]
-        obs["cubeA_to_cubeB"] = obs["cubeB_pos"] - obs["cubeA_pos"]
-
     def _cube_a_on_cube_b(self) -> bool:
         height = self.data.qpos[self._object_qpos_adr["cubeA"] + 2] - self.data.qpos[self._object_qpos_adr["cubeB"] + 2]
         return bool(height > CUBE_B.half_size[2]) and self.in_contact("cubeA", "cubeB")
@@ -87,8 +85,16 @@ class StackEnv(ManipulationEnv):
         return {"grasp_cubeA": self.grasped("cubeA"), "cubeA_on_cubeB": self._cube_a_on_cube_b()}
 
     def is_success(self) -> bool:
+        return self._success(self.subtask_signals())
+
+    def _success(self, signals: dict[str, bool]) -> bool:
         lifted = self.data.qpos[self._object_qpos_adr["cubeA"] + 2] > TABLE_TOP_Z + LIFT_HEIGHT
-        return bool(lifted and self._cube_a_on_cube_b() and not self.grasped("cubeA"))
+        return bool(lifted and signals["cubeA_on_cubeB"] and not signals["grasp_cubeA"])
+
+    def _task_info(self) -> dict[str, bool]:
+        info = self.subtask_signals()
+        info["is_success"] = self._success(info)
+        return info
 
     @property
     def subtask_spec(self) -> dict[str, list[dict[str, str]]]:

@@ -37,11 +37,10 @@ class DiffIKController:
         self._inv_dt = 1.0 / control_dt
         self._damping = damping**2 * np.eye(6)
         self._nullspace_gain = nullspace_gain
-        self._jacp = np.zeros((3, model.nv))
-        self._jacr = np.zeros((3, model.nv))
-        self._jac = np.zeros((6, 7))
+        self._scaled_home = nullspace_gain * arm.home_qpos[:7]
+        self._inv_max_step_list = self._inv_max_step.tolist()
+        self._jac_full = np.zeros((6, model.nv))  # rows: translation (3), rotation (3)
         self._solution = np.zeros(6)
-        self._q_low, self._q_high = arm.joint_range[:, 0].copy(), arm.joint_range[:, 1].copy()
 
     def compute(self, data: mujoco.MjData, pose_error: np.ndarray) -> np.ndarray:
         """Joint velocities (7,) [rad/s] that remove the TCP pose error over one control period.
@@ -52,21 +51,15 @@ class DiffIKController:
                 current TCP pose to the target pose.
         """
         arm = self._arm
-        mujoco.mj_jacSite(self._model, data, self._jacp, self._jacr, arm.tcp_site)
-        jac = self._jac
-        jac[:3] = self._jacp[:, arm.dof_slice]
-        jac[3:] = self._jacr[:, arm.dof_slice]
-        q = data.qpos[arm.qpos_slice]
-        posture = self._nullspace_gain * (arm.home_qpos[:7] - q)
+        mujoco.mj_jacSite(self._model, data, self._jac_full[:3], self._jac_full[3:], arm.tcp_site)
+        jac = self._jac_full[:, arm.dof_slice]  # (6, 7) view on the arm's columns
+        posture = self._scaled_home - self._nullspace_gain * data.qpos[arm.qpos_slice]
         gram = jac @ jac.T + self._damping
         mujoco.mju_cholFactor(gram, 0.0)
         mujoco.mju_cholSolve(self._solution, gram, pose_error - jac @ posture)
         dq = posture + jac.T @ self._solution
-        overshoot = (np.abs(dq) * self._inv_max_step).max()
-        if overshoot > 1.0:
-            dq /= overshoot
-        # Stop at the joint limits: clip the step's end point, then turn the step into a velocity.
-        target = np.minimum(np.maximum(q + dq, self._q_low), self._q_high)
-        target -= q
-        target *= self._inv_dt
-        return target
+        # Plain Python on 7 floats: each NumPy call costs microseconds on this hot path.
+        overshoot = max(abs(step) * inv for step, inv in zip(dq.tolist(), self._inv_max_step_list))
+        # Joint limits need no clipping here: the reference actuators' actrange is the joint range.
+        dq *= self._inv_dt / max(overshoot, 1.0)
+        return dq

@@ -145,10 +145,13 @@ def test_out_of_range_actions_are_clipped(stack_env):
         np.testing.assert_array_equal(obs_big[key], obs_clipped[key])
 
 
-def test_diverging_simulation_truncates_instead_of_crashing(stack_env, tmp_path, monkeypatch):
+@pytest.mark.parametrize("steps_before", [0, 5])
+def test_diverging_simulation_truncates_instead_of_crashing(stack_env, tmp_path, monkeypatch, steps_before):
     monkeypatch.chdir(tmp_path)  # MuJoCo logs the warning to MUJOCO_LOG.TXT in the working directory
     env = stack_env.unwrapped
     stack_env.reset(seed=0)
+    for _ in range(steps_before):
+        stack_env.step(np.zeros(7))
     dof = env.model.joint("cubeA_joint").dofadr[0]
     env.data.qvel[dof] = 1e12  # beyond MuJoCo's bad-value threshold
     obs, reward, terminated, truncated, info = env.step(np.zeros(7))
