@@ -30,7 +30,8 @@ def ensure_peer_venv() -> Path:
     python = PEER_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "robosuite==1.5.2", "mujoco==3.9.0"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "robosuite==1.5.2", "mujoco==3.9.0"],
+                       check=True)
     return python
 
 

@@ -34,11 +34,11 @@ def render_rollout(env_id: str, steps: int, seed: int, camera: str = "agentview"
         actions = smooth_random_actions(env.action_space, np.random.default_rng(seed), steps)
         frames = [env.render()]
         info: dict[str, Any] = {}
-        for step, action in enumerate(actions, start=1):
+        for action in actions:
             _, _, terminated, truncated, info = env.step(action)
             frames.append(env.render())
             if terminated or truncated:
                 break
-        return frames, {"steps": step, "fps": env.metadata["render_fps"], "final_info": info}
+        return frames, {"steps": len(frames) - 1, "fps": env.metadata["render_fps"], "final_info": info}
     finally:
         env.close()

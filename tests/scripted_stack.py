@@ -56,7 +56,8 @@ class ScriptedStackPolicy:
             action, _ = self._goto(obs, self.waypoint, phase_gripper)
             done = self.timer >= 6
         else:
-            action, done = self._goto(obs, self.waypoint, phase_gripper, tol=0.01 if self.phase in (0, 3, 4, 7) else 0.004)
+            tolerance = 0.01 if self.phase in (0, 3, 4, 7) else 0.004  # tight only where the cube is handled
+            action, done = self._goto(obs, self.waypoint, phase_gripper, tol=tolerance)
         if done and self.phase < 7:
             self.phase, self.timer = self.phase + 1, 0
             self.waypoint = self._make_waypoint(obs)

@@ -7,8 +7,8 @@ use instead of reaching into MuJoCo arrays.
 
 from __future__ import annotations
 
-from abc import abstractmethod
 import math
+from abc import abstractmethod
 from typing import Any
 
 import gymnasium as gym
@@ -155,9 +155,9 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         else:
             low = np.concatenate([WORKSPACE_LOW, -np.pi * np.ones(3), [-1.0]])
             high = np.concatenate([WORKSPACE_HIGH, np.pi * np.ones(3), [1.0]])
-        # float32 as Gymnasium's MuJoCo envs and SB3 expect; actions are computed with in float64.
-        return spaces.Box(np.tile(low, self.NUM_ARMS).astype(np.float32), np.tile(high, self.NUM_ARMS).astype(np.float32),
-                          dtype=np.float32)
+        # float32 as Gymnasium's MuJoCo envs and SB3 expect; the env computes in float64.
+        low, high = np.tile(low, self.NUM_ARMS), np.tile(high, self.NUM_ARMS)
+        return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -61,7 +61,7 @@ class BoxObject:
     friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
 
 
-def look_at_quat(pos: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+def look_at_quat(pos: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> np.ndarray:
     """Quaternion (w, x, y, z) of a MuJoCo camera at `pos` looking at `target` (cameras look along -z)."""
     z_axis = np.asarray(pos, float) - np.asarray(target, float)
     z_axis /= np.linalg.norm(z_axis)

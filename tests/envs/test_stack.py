@@ -3,12 +3,12 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from scripted_stack import run_episode
 
 from dmg_envs.envs.stack import CUBE_A, CUBE_B, MIN_CUBE_DISTANCE, PLACEMENT_HALF_RANGE
 from dmg_envs.errors import InvalidActionError, InvalidConfigError, UnknownNameError
 from dmg_envs.sim.scene import TABLE_TOP_Z
 from dmg_envs.sim.transforms import make_pose
-from scripted_stack import run_episode
 
 
 def rollout(env, seed, actions):
