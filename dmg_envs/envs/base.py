@@ -170,14 +170,21 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         model, data = self.model, self.data
         for index, (arm, controller) in enumerate(zip(self._arms, self._controllers)):
             arm_action = action[7 * index:7 * index + 7]
-            velocity = controller.compute(data, self._pose_error(arm, arm_action))
+            if self.control_mode == "delta":
+                # robosuite OSC_POSE semantics: the target is the current pose moved by the scaled action
+                # (rotation about world axes), so the pose error is the scaled action itself.
+                pose_error = _DELTA_SCALE * arm_action[:6]
+            else:
+                pose_error = self._absolute_pose_error(arm, arm_action)
+            velocity = controller.compute(data, pose_error)
             data.act[arm.reference_slice] = data.qpos[arm.qpos_slice]  # the reference ramps from here
             data.ctrl[arm.actuator_slice] = velocity
             data.ctrl[arm.damping_slice] = velocity
             data.ctrl[arm.gripper_actuator] = GRIPPER_OPEN_WIDTH * 0.5 * (1.0 - float(arm_action[6]))
         start_time = data.time
         mujoco.mj_step(model, data, nstep=self.substeps)
-        unstable = self._sim_diverged(start_time)
+        # MuJoCo resets the state (time included) on a bad value: a clock that ran on rules that out cheaply.
+        unstable = not (0.0 < start_time < data.time) and self._sim_diverged()
         if unstable:
             # MuJoCo already reset the state to keep it finite; settle it so observations stay valid.
             self._reset_sim(self.np_random)
@@ -308,12 +315,8 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
             action.clip(self._action_low, self._action_high, out=action)
         return action
 
-    def _pose_error(self, arm: ArmHandles, arm_action: np.ndarray) -> np.ndarray:
-        """World-frame error (6,) from the current TCP pose to the pose this action asks for."""
-        if self.control_mode == "delta":
-            # robosuite OSC_POSE semantics: the target is the current pose moved by the scaled action
-            # (rotation about world axes), so the error is the scaled action itself.
-            return _DELTA_SCALE * arm_action[:6]
+    def _absolute_pose_error(self, arm: ArmHandles, arm_action: np.ndarray) -> np.ndarray:
+        """World-frame error (6,) from the current TCP pose to the absolute target pose of the action."""
         site = arm.tcp_site
         error = np.empty(6)
         error[:3] = arm_action[:3] - self.data.site_xpos[site]
@@ -339,12 +342,9 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
         number = self.data.warning.number
         return int(number[_BADQACC]) + int(number[_BADQVEL]) + int(number[_BADQPOS])
 
-    def _sim_diverged(self, start_time: float) -> bool:
+    def _sim_diverged(self) -> bool:
         # MuJoCo checks qpos, qvel and qacc at every substep; on a bad value it warns and resets the state
-        # (time included) itself, so the state is finite either way. The clock running as expected rules
-        # that out cheaply; only a step that started at time 0 needs the warning counters.
-        if start_time > 0.0 and self.data.time > start_time:
-            return False
+        # itself, so the state is finite either way: a new warning is the sign.
         count = self._count_unstable_warnings()
         if count == self._unstable_count:
             return False
@@ -353,47 +353,47 @@ class ManipulationEnv(gym.Env[Any, np.ndarray]):
 
     # observations -------------------------------------------------------
     def _build_observation_layout(self) -> None:
-        """Place every observation key in one float64 vector, so a step fills it with a few array copies."""
-        parts: list[tuple[str, int]] = []
+        """Place every observation key in one float64 vector, so a step fills it with a few slice copies.
+
+        Keys come in qpos order (each arm's joint_pos and gripper_qpos, then each object's pos and quat),
+        then each arm's joint_vel, eef_pos and eef_quat, then the task's relative vectors: the qpos part
+        is then one contiguous copy.
+        """
+        qpos_parts: list[tuple[int, str, int]] = []  # (qpos address, key, size)
         for arm in self._arms:
-            parts += [(f"{arm.name}_eef_pos", 3), (f"{arm.name}_eef_quat", 4), (f"{arm.name}_gripper_qpos", 2),
-                      (f"{arm.name}_joint_pos", 7), (f"{arm.name}_joint_vel", 7)]
-        for name in self._object_qpos_adr:
-            parts += [(f"{name}_pos", 3), (f"{name}_quat", 4)]
+            qpos_parts += [(arm.qpos_slice.start, f"{arm.name}_joint_pos", 7),
+                           (arm.finger_qpos_slice.start, f"{arm.name}_gripper_qpos", 2)]
+        for name, adr in self._object_qpos_adr.items():
+            qpos_parts += [(adr, f"{name}_pos", 3), (adr + 3, f"{name}_quat", 4)]
+        qpos_parts.sort()
+        parts = [(key, size) for _, key, size in qpos_parts]
+        for arm in self._arms:
+            parts += [(f"{arm.name}_joint_vel", 7), (f"{arm.name}_eef_pos", 3), (f"{arm.name}_eef_quat", 4)]
         parts += [(key, 3) for key, _, _ in self.RELATIVE_OBSERVATIONS]
         offsets = np.cumsum([0] + [size for _, size in parts])
         slices = {key: slice(int(start), int(start) + size) for (key, size), start in zip(parts, offsets)}
         self._obs_slices = tuple(slices.items())
         self._obs_size = int(offsets[-1])
 
-        def indices(key: str) -> range:
-            return range(slices[key].start, slices[key].stop)
-
-        qpos_src, qpos_dst, qvel_src, qvel_dst, eef = [], [], [], [], []
-        for arm in self._arms:
-            eef.append((arm.tcp_site, slices[f"{arm.name}_eef_pos"], slices[f"{arm.name}_eef_quat"]))
-            for key, source in (("gripper_qpos", arm.finger_qpos_slice), ("joint_pos", arm.qpos_slice)):
-                qpos_src += range(source.start, source.stop)
-                qpos_dst += indices(f"{arm.name}_{key}")
-            qvel_src += range(arm.dof_slice.start, arm.dof_slice.stop)
-            qvel_dst += indices(f"{arm.name}_joint_vel")
-        for name, adr in self._object_qpos_adr.items():
-            qpos_src += range(adr, adr + 7)
-            qpos_dst += [*indices(f"{name}_pos"), *indices(f"{name}_quat")]
-        self._eef_obs = tuple(eef)
-        self._qpos_obs = (np.array(qpos_src), np.array(qpos_dst))
-        self._qvel_obs = (np.array(qvel_src), np.array(qvel_dst))
+        qpos_source = np.concatenate([np.arange(adr, adr + size) for adr, _, size in qpos_parts])
+        qpos_count = len(qpos_source)
+        # A slice when the source addresses are contiguous (they are for every scene built here).
+        contiguous = np.array_equal(qpos_source, np.arange(qpos_source[0], qpos_source[0] + qpos_count))
+        self._qpos_obs = (slice(int(qpos_source[0]), int(qpos_source[0]) + qpos_count) if contiguous else qpos_source,
+                          slice(0, qpos_count))
+        self._arm_obs = tuple((arm.tcp_site, arm.dof_slice, slices[f"{arm.name}_joint_vel"],
+                               slices[f"{arm.name}_eef_pos"], slices[f"{arm.name}_eef_quat"]) for arm in self._arms)
         self._relative_obs = tuple((slices[key], slices[origin], slices[target])
                                    for key, origin, target in self.RELATIVE_OBSERVATIONS)
 
     def _observation(self):
         data = self.data
         flat = np.empty(self._obs_size)
-        for site, pos, quat in self._eef_obs:
+        flat[self._qpos_obs[1]] = data.qpos[self._qpos_obs[0]]
+        for site, dofs, joint_vel, pos, quat in self._arm_obs:
+            flat[joint_vel] = data.qvel[dofs]
             flat[pos] = data.site_xpos[site]
             mujoco.mju_mat2Quat(flat[quat], data.site_xmat[site])
-        flat[self._qpos_obs[1]] = data.qpos[self._qpos_obs[0]]
-        flat[self._qvel_obs[1]] = data.qvel[self._qvel_obs[0]]
         for key, origin, target in self._relative_obs:
             np.subtract(flat[target], flat[origin], out=flat[key])
         if self.obs_mode == "flat":

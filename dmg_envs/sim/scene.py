@@ -19,7 +19,7 @@ PANDA_XML = _HERE.parent / "assets" / "panda" / "panda.xml"
 TABLE_TOP_Z = 0.8  # [m], as robosuite's table arena
 TABLE_HALF_SIZE = (0.4, 0.4, 0.025)  # [m]
 ARM_BASE_POS = (-0.56, 0.0, TABLE_TOP_Z)  # [m], a pedestal behind the table edge
-PHYSICS_TIMESTEP = 0.0025  # [s]; 20 substeps per 20 Hz control step (see README, "Speed")
+PHYSICS_TIMESTEP = 0.002  # [s]; 25 substeps per 20 Hz control step, as robosuite
 
 # Names inside the arm MJCF; attached arms carry a prefix such as "robot0_".
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
