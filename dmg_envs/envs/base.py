@@ -8,7 +8,7 @@ use instead of reaching into MuJoCo arrays.
 from __future__ import annotations
 
 import math
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from typing import Any
 
 import gymnasium as gym
@@ -49,7 +49,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise InvalidConfigError(f"{name}={value!r} is not valid; choose one of {', '.join(map(repr, choices))}")
 
 
-class ManipulationEnv(gym.Env[Any, np.ndarray]):
+class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
     """Table-top manipulation with one or more Panda arms.
 
     Subclasses declare `OBJECTS`, `NUM_ARMS` and `RELATIVE_OBSERVATIONS`, and implement `_place_objects`,
