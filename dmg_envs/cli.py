@@ -29,6 +29,7 @@ def render(
     camera: Annotated[str, typer.Option(help="camera name")] = "agentview",
     width: Annotated[int, typer.Option(min=16)] = 320,
     height: Annotated[int, typer.Option(min=16)] = 240,
+    dynamics: Annotated[str, typer.Option(help="preset: static, dmg-paper, slow, fast, jumps, ...")] = "static",
 ):
     """Render a seeded rollout (smooth random actions) to a GIF or MP4 and print where it is."""
     _headless_gl_default()
@@ -36,9 +37,11 @@ def render(
     from dmg_envs.rollout import render_rollout
     from dmg_envs.video import write_video
 
-    frames, summary = render_rollout(env_id, steps, seed, camera=camera, width=width, height=height)
+    frames, summary = render_rollout(env_id, steps, seed, camera=camera, width=width, height=height,
+                                     dynamics=dynamics)
     path = write_video(out, frames, fps=summary["fps"])
-    typer.echo(f"rendered {len(frames)} frames of {env_id} (seed {seed}, camera {camera}) to {path.resolve()}")
+    typer.echo(f"rendered {len(frames)} frames of {env_id} (dynamics {dynamics}, seed {seed}, camera {camera}) "
+               f"to {path.resolve()}")
 
 
 @app.command()

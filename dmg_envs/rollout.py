@@ -26,9 +26,13 @@ def smooth_random_actions(space: gym.spaces.Box, rng: np.random.Generator, steps
 
 
 def render_rollout(env_id: str, steps: int, seed: int, camera: str = "agentview", width: int = 320,
-                   height: int = 240, **make_kwargs: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """Frames of a seeded smooth-random rollout, and a summary (steps, successes, final info)."""
-    env = gym.make(env_id, render_mode="rgb_array", render_camera=camera, width=width, height=height, **make_kwargs)
+                   height: int = 240, dynamics: str = "static",
+                   **make_kwargs: Any) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Frames of a seeded smooth-random rollout under a dynamics preset, and a summary (steps, final info)."""
+    from dmg_envs.wrappers.presets import make
+
+    env = make(env_id, dynamics, render_mode="rgb_array", render_camera=camera, width=width, height=height,
+               **make_kwargs)
     try:
         env.reset(seed=seed)
         actions = smooth_random_actions(env.action_space, np.random.default_rng(seed), steps)

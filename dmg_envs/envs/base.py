@@ -69,7 +69,10 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_FREQ}
 
     OBJECTS: tuple[scene.BoxObject, ...] = ()
+    FIXTURES: tuple[scene.BoxObject, ...] = ()  # scene geometry that wrappers may move (mocap bodies)
     NUM_ARMS = 1
+    # The table-top rectangle ((x_low, y_low), (x_high, y_high)) [m] that perturbations keep objects in.
+    OBJECT_WORKSPACE_XY = ((-0.2, -0.25), (0.2, 0.25))
     # (key, from, to): observation `key` = observation `to` - observation `from` (positions).
     RELATIVE_OBSERVATIONS: tuple[tuple[str, str, str], ...] = ()
 
@@ -94,7 +97,7 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         self.reward_type, self.reset_distribution = reward_type, reset_distribution
         self.render_mode, self.width, self.height = render_mode, int(width), int(height)
 
-        self.model = scene.build_table_scene(self.OBJECTS, num_arms=self.NUM_ARMS).compile()
+        self.model = scene.build_table_scene(self.OBJECTS, num_arms=self.NUM_ARMS, fixtures=self.FIXTURES).compile()
         self.data = mujoco.MjData(self.model)
         self.substeps = round(1.0 / (CONTROL_FREQ * self.model.opt.timestep))
         self.control_dt = self.substeps * self.model.opt.timestep
@@ -106,6 +109,11 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
             obj.name: self.model.joint(f"{obj.name}_joint").qposadr[0] for obj in self.OBJECTS}
         self._object_dof_adr = {
             obj.name: self.model.joint(f"{obj.name}_joint").dofadr[0] for obj in self.OBJECTS}
+        self._object_half_size = {obj.name: tuple(map(float, obj.half_size)) for obj in self.OBJECTS}
+        self._fixture_mocap = {
+            fixture.name: int(self.model.body(fixture.name).mocapid[0]) for fixture in self.FIXTURES}
+        self._hand_bodies = {
+            arm.name: self.model.body(scene.arm_prefix(i) + scene.HAND_BODY).id for i, arm in enumerate(self._arms)}
         self._build_contact_tables()
         self._build_observation_layout()
 
@@ -263,6 +271,63 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         mujoco.mj_kinematics(self.model, self.data)
         self._pairs = None
 
+    def move_object(self, name: str, dx: float, dy: float, dyaw: float = 0.0) -> None:
+        """Shift an object in the table plane by (dx, dy) [m] and turn it by dyaw [rad] about the world z
+        axis, keeping its height; its velocity is zeroed. Kinematics refresh at the next physics step."""
+        adr = self._object_adr(name)
+        qpos = self.data.qpos
+        qpos[adr] += dx
+        qpos[adr + 1] += dy
+        if dyaw:
+            turned = np.empty(4)
+            mujoco.mju_mulQuat(turned, np.array([np.cos(dyaw / 2), 0.0, 0.0, np.sin(dyaw / 2)]), qpos[adr + 3:adr + 7])
+            qpos[adr + 3:adr + 7] = turned
+        dof = self._object_dof_adr[name]
+        self.data.qvel[dof:dof + 6] = 0.0
+        self._pairs = None
+
+    def object_position(self, name: str) -> np.ndarray:
+        """World position (3,) [m] of an object's centre (cheaper than `object_poses`)."""
+        adr = self._object_adr(name)
+        return self.data.qpos[adr:adr + 3].copy()
+
+    def object_half_size(self, name: str) -> tuple[float, float, float]:
+        """Half extents [m] of an object's box."""
+        self._object_adr(name)
+        return self._object_half_size[name]
+
+    @property
+    def fixtures(self) -> tuple[str, ...]:
+        """Names of the scene fixtures (drawer cabinets, target pads, ...) that wrappers may move."""
+        return tuple(self._fixture_mocap)
+
+    def fixture_pose(self, name: str) -> np.ndarray:
+        """4x4 world pose of a fixture."""
+        mocap = self._fixture(name)
+        return pose_from_pos_quat(self.data.mocap_pos[mocap], self.data.mocap_quat[mocap])
+
+    def set_fixture_pose(self, name: str, pose: npt.ArrayLike) -> None:
+        """Move a fixture to a 4x4 world pose; it pushes what it meets, as a kinematic body does."""
+        mocap = self._fixture(name)
+        pose = np.asarray(pose, dtype=np.float64)
+        self.data.mocap_pos[mocap] = pose[:3, 3]
+        self.data.mocap_quat[mocap] = mat_to_quat(pose[:3, :3])
+        self._pairs = None
+
+    def apply_eef_wrench(self, arm: str, wrench: npt.ArrayLike) -> None:
+        """Apply an external world-frame force [N] and torque [N m] (6,) to an arm's hand until changed."""
+        self._arm(arm)
+        self.data.xfrc_applied[self._hand_bodies[arm]] = wrench
+
+    def offset_joints(self, arm: str, offset: npt.ArrayLike) -> None:
+        """Displace an arm's 7 joints by `offset` [rad] (within their limits), as a sudden knock would."""
+        handles = self._arm(arm)
+        q = np.clip(self.data.qpos[handles.qpos_slice] + offset, handles.joint_range[:, 0], handles.joint_range[:, 1])
+        self.data.qpos[handles.qpos_slice] = q
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_comPos(self.model, self.data)
+        self._pairs = None
+
     def in_contact(self, a: str, b: str) -> bool:
         """Whether any geom of `a` touches any geom of `b`.
 
@@ -293,6 +358,11 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         if name not in self._arm_index:
             raise UnknownNameError("arm", name, self.arms)
         return self._arms[self._arm_index[name]]
+
+    def _fixture(self, name: str) -> int:
+        if name not in self._fixture_mocap:
+            raise UnknownNameError("fixture", name, self.fixtures)
+        return self._fixture_mocap[name]
 
     def _object_adr(self, name: str) -> int:
         if name not in self._object_qpos_adr:
@@ -333,6 +403,9 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
             data.qpos[arm.finger_qpos_slice] = GRIPPER_OPEN_WIDTH
             data.act[arm.reference_slice] = q
             data.ctrl[arm.gripper_actuator] = GRIPPER_OPEN_WIDTH
+        for fixture, mocap in self._fixture_mocap.items():  # fixtures return to where the scene put them
+            body = model.body(fixture)
+            data.mocap_pos[mocap], data.mocap_quat[mocap] = body.pos, body.quat
         self._place_objects(rng)
         mujoco.mj_forward(model, data)
         self._pairs = None
@@ -416,13 +489,13 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
     def _build_contact_tables(self) -> None:
         """Give every geom an entity id so that contact queries are set look-ups."""
         model = self.model
-        names = ["<other>", "table"] + list(self._object_qpos_adr)
+        names = ["<other>", "table"] + list(self._object_qpos_adr) + [fixture.name for fixture in self.FIXTURES]
         for arm in self._arms:
             names += [arm.name, f"{arm.name}_left_pad", f"{arm.name}_right_pad"]
         entity = {name: i for i, name in enumerate(names)}
         geom_entity = np.zeros(model.ngeom, dtype=np.int64)
         geom_entity[[model.geom("table_top").id, model.geom("floor").id]] = entity["table"]
-        for obj in self.OBJECTS:
+        for obj in (*self.OBJECTS, *self.FIXTURES):
             geom_entity[model.geom_bodyid == model.body(obj.name).id] = entity[obj.name]
         groups: dict[str, tuple[int, ...]] = {name: (i,) for name, i in entity.items() if name != "<other>"}
         for arm in self._arms:

@@ -44,7 +44,7 @@ def arm_prefix(index: int) -> str:
 
 @dataclass(frozen=True)
 class BoxObject:
-    """A free box on the table.
+    """A box on the table: a free object, or a fixture when used in `fixtures`.
 
     Args:
         name: body name; observations use it as key prefix.
@@ -59,6 +59,7 @@ class BoxObject:
     rgba: tuple[float, float, float, float]
     density: float = 500.0
     friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
+    pos_xy_yaw: tuple[float, float, float] = (0.0, 0.0, 0.0)  # where a fixture stands [m, m, rad]
 
 
 def look_at_quat(pos: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> np.ndarray:
@@ -95,11 +96,14 @@ def arm_home_qpos() -> np.ndarray:
     return np.array(spec.key(HOME_KEY).qpos, dtype=np.float64)
 
 
-def build_table_scene(objects: tuple[BoxObject, ...], num_arms: int = 1) -> mujoco.MjSpec:
-    """Table, arm(s) on pedestals and free `objects`, ready to compile.
+def build_table_scene(objects: tuple[BoxObject, ...], num_arms: int = 1,
+                      fixtures: tuple[BoxObject, ...] = ()) -> mujoco.MjSpec:
+    """Table, arm(s) on pedestals, free `objects` and kinematic `fixtures`, ready to compile.
 
     Arms are attached with prefixes robot0_, robot1_; with two arms they face each other across
     the table's y axis. Objects get a free joint named `<name>_joint` and a box geom `<name>_geom`.
+    Fixtures are mocap bodies resting on the table (x, y and yaw from `pos_xy_yaw`), moved by setting
+    their mocap pose.
     """
     spec = mujoco.MjSpec()
     spec.modelname = "dmg_table_scene"
@@ -153,4 +157,11 @@ def build_table_scene(objects: tuple[BoxObject, ...], num_arms: int = 1) -> mujo
                       rgba=obj.rgba, density=obj.density, friction=obj.friction,
                       contype=WORLD_CONTYPE, conaffinity=WORLD_CONAFFINITY)
         body.add_site(name=f"{obj.name}_site", size=(0.002, 0.002, 0.002), group=4)
+    for fixture in fixtures:
+        x, y, yaw = fixture.pos_xy_yaw
+        body = world.add_body(name=fixture.name, mocap=True, pos=(x, y, TABLE_TOP_Z + fixture.half_size[2]),
+                              quat=(np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)))
+        body.add_geom(name=f"{fixture.name}_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=fixture.half_size,
+                      rgba=fixture.rgba, friction=fixture.friction,
+                      contype=WORLD_CONTYPE, conaffinity=WORLD_CONAFFINITY)
     return spec

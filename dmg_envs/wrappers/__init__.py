@@ -1,0 +1,13 @@
+"""Gymnasium wrappers: dynamic perturbations of objects, scene geometry and the robot, and presets."""
+
+from dmg_envs.wrappers.object_perturbation import ObjectPerturbation
+from dmg_envs.wrappers.presets import PRESETS, apply_dynamics
+from dmg_envs.wrappers.robot_perturbation import RobotStatePerturbation
+from dmg_envs.wrappers.scene_perturbation import SceneGeometryPerturbation
+
+__all__ = [
+    # perturbations
+    "ObjectPerturbation", "SceneGeometryPerturbation", "RobotStatePerturbation",
+    # named benchmark levels
+    "PRESETS", "apply_dynamics",
+]

@@ -1,0 +1,81 @@
+"""When a perturbation acts: per-episode probability, a time window, an active subtask."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from dmg_envs.errors import InvalidConfigError, UnknownNameError
+
+
+class EpisodeGate:
+    """Decides, step by step, whether a perturbation may act.
+
+    Args:
+        probability: chance that an episode is perturbed at all, drawn at reset, in [0, 1].
+        time_window: [start, end] episode time [s] in which it acts; None: the whole episode.
+        subtask: act only while this subtask of `subtask_spec` is active: every earlier subtask of its
+            arm has signalled, and it has not.
+        subtask_fraction: and only during this first fraction of the subtask, measured by how far the
+            arm's TCP has closed in on the subtask's reference object since the subtask began, in (0, 1].
+    """
+
+    def __init__(self, probability: float = 1.0, time_window: Sequence[float] | None = None,
+                 subtask: str | None = None, subtask_fraction: float = 1.0):
+        if not (isinstance(probability, (int, float)) and 0.0 <= probability <= 1.0):
+            raise InvalidConfigError(f"probability must lie in [0, 1], got {probability!r}")
+        if time_window is not None:
+            valid = len(time_window) == 2 and all(math.isfinite(t) for t in time_window)
+            if not valid or time_window[0] > time_window[1]:
+                raise InvalidConfigError(f"time_window must be [start, end] in seconds, got {time_window!r}")
+            time_window = (float(time_window[0]), float(time_window[1]))
+        if not (isinstance(subtask_fraction, (int, float)) and 0.0 < subtask_fraction <= 1.0):
+            raise InvalidConfigError(f"subtask_fraction must lie in (0, 1], got {subtask_fraction!r}")
+        self.probability, self.time_window = float(probability), time_window
+        self.subtask, self.subtask_fraction = subtask, float(subtask_fraction)
+        self.episode_active = False
+
+    def bind(self, unwrapped) -> None:
+        """Resolve the subtask against the env's `subtask_spec` (raises for an unknown name)."""
+        self._env = unwrapped
+        self._chain: list[dict[str, str]] = []
+        if self.subtask is None:
+            return
+        names = []
+        for arm, subtasks in unwrapped.subtask_spec.items():
+            for index, spec in enumerate(subtasks):
+                names.append(spec["name"])
+                if spec["name"] == self.subtask:
+                    self._arm, self._chain = arm, subtasks[:index + 1]
+        if not self._chain:
+            raise UnknownNameError("subtask", self.subtask, names)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.episode_active = bool(rng.random() < self.probability)
+        self._done = [False] * len(self._chain)
+        self._start_distance: float | None = None
+
+    def update(self, info: dict) -> None:
+        """Latch the subtask signals of the step just taken."""
+        for index, spec in enumerate(self._chain):
+            self._done[index] = self._done[index] or bool(info.get(spec["signal"], False))
+
+    def allows(self, t: float) -> bool:
+        """Whether the perturbation may act in the control step starting at time `t` [s]."""
+        if not self.episode_active:
+            return False
+        if self.time_window is not None and not (self.time_window[0] <= t < self.time_window[1]):
+            return False
+        if not self._chain:
+            return True
+        if not all(self._done[:-1]) or self._done[-1]:
+            return False
+        if self.subtask_fraction >= 1.0:
+            return True
+        reference = self._chain[-1]["object"]
+        distance = float(np.linalg.norm(self._env.eef_pose(self._arm)[:3, 3] - self._env.object_position(reference)))
+        if self._start_distance is None:
+            self._start_distance = max(distance, 1e-6)
+        return 1.0 - distance / self._start_distance < self.subtask_fraction

@@ -1,0 +1,142 @@
+"""`ObjectPerturbation`: moves the task's free objects while an episode runs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dmg_envs.errors import InvalidConfigError, UnknownNameError
+from dmg_envs.wrappers.gating import EpisodeGate
+from dmg_envs.wrappers.motions import make_motion
+
+CLEARANCE = 0.002  # [m] kept between the footprint circles of a moved object and another object
+
+
+class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Move the task's movable objects in the table plane during an episode.
+
+    Before each env step, every selected object takes one step of its motion model (`drift`,
+    `random_walk`, `oscillate` or `jump`, see `dmg_envs.wrappers.motions`), as a kinematic displacement
+    with zero velocity. Physical consistency:
+
+    - an object moves only while it is free: touching neither an arm (so never while grasped) nor
+      another movable object (so never while stacked, and nothing ever rests on a moved object);
+    - its centre stays inside the task's `OBJECT_WORKSPACE_XY` (the motion bounces off the edges);
+    - it stops short of other objects (footprint circles `CLEARANCE` apart) and bounces away;
+    - its height is kept, so it never sinks into the table.
+
+    All randomness comes from the env's seeded generator (`env.np_random`), drawn at reset and at each
+    step, so the same seed gives the same perturbations. `info["perturbation"]` maps each selected object
+    to the step applied this control step, `[dx, dy, dyaw]` [m, m, rad] (zeros when unmoved), and
+    `info["perturbation_total"]` to the episode's sum so far (its value at the last step is the total).
+
+    Example:
+        >>> import gymnasium as gym, dmg_envs
+        >>> from dmg_envs.wrappers import ObjectPerturbation
+        >>> env = ObjectPerturbation(gym.make("dmg/Stack-v0"), motion="drift", params={"speed": 0.02})
+        >>> obs, info = env.reset(seed=0)
+        >>> sorted(info["perturbation"])
+        ['cubeA', 'cubeB']
+
+    Args:
+        env: a dmg-envs environment, possibly wrapped.
+        motion: "drift", "random_walk", "oscillate" or "jump".
+        params: the motion model's parameters, e.g. {"speed": 0.02} for drift [m/s].
+        objects: names of the objects to move; None moves every movable object.
+        probability, time_window, subtask, subtask_fraction: when it acts (`dmg_envs.wrappers.gating`).
+
+    Change logs:
+        v0.1.0: initial version.
+    """
+
+    def __init__(self, env: gym.Env, motion: str = "drift", params: dict[str, Any] | None = None,
+                 objects: Sequence[str] | None = None, probability: float = 1.0,
+                 time_window: Sequence[float] | None = None, subtask: str | None = None,
+                 subtask_fraction: float = 1.0):
+        gym.utils.RecordConstructorArgs.__init__(
+            self, motion=motion, params=params, objects=None if objects is None else list(objects),
+            probability=probability, time_window=None if time_window is None else list(time_window),
+            subtask=subtask, subtask_fraction=subtask_fraction)
+        gym.Wrapper.__init__(self, env)
+        task = env.unwrapped
+        movable = task.movable_objects
+        self.objects = tuple(movable if objects is None else objects)
+        for name in self.objects:
+            if name not in movable:
+                raise UnknownNameError("object", name, movable)
+        if not self.objects:
+            raise InvalidConfigError("objects must name at least one movable object")
+        self._motions = {name: make_motion(motion, task.control_dt, params) for name in self.objects}
+        self._gate = EpisodeGate(probability, time_window, subtask, subtask_fraction)
+        self._gate.bind(task)
+        (self._x_low, self._y_low), (self._x_high, self._y_high) = task.OBJECT_WORKSPACE_XY
+        self._half_size = {name: task.object_half_size(name) for name in movable}
+        self._radius = {name: math.hypot(*size[:2]) for name, size in self._half_size.items()}
+        self._others = {name: tuple(other for other in movable if other != name) for name in self.objects}
+        self._dt = task.control_dt
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        rng = self.env.unwrapped.np_random
+        self._gate.reset(rng)
+        for model in self._motions.values():
+            model.start(rng)
+        self._steps = 0
+        self._total = {name: np.zeros(3) for name in self.objects}
+        zero = {name: np.zeros(3) for name in self.objects}
+        info["perturbation"], info["perturbation_total"] = zero, {k: v.copy() for k, v in self._total.items()}
+        return obs, info
+
+    def step(self, action):
+        applied = self._perturb(self._steps * self._dt) if self._gate.allows(self._steps * self._dt) else {}
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._steps += 1
+        self._gate.update(info)
+        info["perturbation"] = {name: applied.get(name, np.zeros(3)) for name in self.objects}
+        info["perturbation_total"] = {name: total.copy() for name, total in self._total.items()}
+        return obs, reward, terminated, truncated, info
+
+    def _perturb(self, t: float) -> dict[str, np.ndarray]:
+        task, rng = self.env.unwrapped, self.env.unwrapped.np_random
+        # Decide who is free on the state the last physics step left, before anything moves.
+        free = [name for name in self.objects
+                if not any(task.in_contact(name, arm) for arm in task.arms)
+                and not any(task.in_contact(name, other) for other in self._others[name])]
+        applied = {}
+        for name in self.objects:
+            model = self._motions[name]
+            dx, dy, dyaw = model.step(rng, t)  # stepped even when blocked, so the motion keeps its clock
+            if name not in free or not (dx or dy or dyaw):
+                continue
+            x, y, z = task.object_position(name).tolist()
+            if not self._x_low <= x + dx <= self._x_high:
+                model.bounce(0)
+                dx = -dx
+            if not self._y_low <= y + dy <= self._y_high:
+                model.bounce(1)
+                dy = -dy
+            dx, dy = self._clear_of_others(task, name, x, y, z, dx, dy)
+            if not (dx or dy or dyaw):
+                continue
+            task.move_object(name, dx, dy, dyaw)
+            step = np.array([dx, dy, dyaw])
+            self._total[name] += step
+            applied[name] = step
+        return applied
+
+    def _clear_of_others(self, task, name: str, x: float, y: float, z: float, dx: float, dy: float):
+        """The step, or no step (and a bounce) if it would bring the object too close to another one."""
+        radius, half_height = self._radius[name], self._half_size[name][2]
+        for other in self._others[name]:
+            ox, oy, oz = task.object_position(other).tolist()
+            if abs(oz - z) >= half_height + self._half_size[other][2]:
+                continue  # at another height (lifted, or stacked elsewhere): no collision in the plane
+            gap = math.hypot(x + dx - ox, y + dy - oy) - radius - self._radius[other] - CLEARANCE
+            if gap < 0 and math.hypot(x + dx - ox, y + dy - oy) < math.hypot(x - ox, y - oy):
+                self._motions[name].bounce(0 if abs(x - ox) >= abs(y - oy) else 1)
+                return 0.0, 0.0
+        return dx, dy
