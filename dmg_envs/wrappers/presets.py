@@ -52,7 +52,8 @@ PRESETS: dict[str, Callable[[gym.Env], gym.Env]] = {
 def apply_dynamics(env: gym.Env, dynamics: str) -> gym.Env:
     """Wrap `env` with the perturbations of the preset `dynamics` (see the table above)."""
     if dynamics not in PRESETS:
-        raise InvalidConfigError(f"dynamics {dynamics!r} is not a preset; choose one of {', '.join(map(repr, PRESETS))}")
+        choices = ", ".join(map(repr, PRESETS))
+        raise InvalidConfigError(f"dynamics {dynamics!r} is not a preset; choose one of {choices}")
     return PRESETS[dynamics](env)
 
 
