@@ -10,7 +10,7 @@
 | `fast` | the same at 8 cm/s |
 | `jumps` | every movable object jumps 5 cm in a random direction and turns up to +-0.5 rad, on average once a second |
 | `random-walk` | every movable object wanders with a smoothly varying velocity (4 cm/s RMS per axis, 1 s correlation) |
-| `pushes` | a 15 N push in a random direction on the hand for 0.2 s, on average every 2 s |
+| `pushes` | a 60 N push in a random direction on the hand for 0.3 s, on average every 2 s |
 
 Objects move only while free (see `ObjectPerturbation`) and stay inside the task's workspace.
 """
@@ -45,7 +45,7 @@ PRESETS: dict[str, Callable[[gym.Env], gym.Env]] = {
                                             params={"interval": 1.0, "distance": 0.05, "yaw": 0.5}),
     "random-walk": lambda env: ObjectPerturbation(env, motion="random_walk",
                                                   params={"speed": 0.04, "correlation_time": 1.0}),
-    "pushes": lambda env: RobotStatePerturbation(env, kind="push", magnitude=15.0, interval=2.0, duration=0.2),
+    "pushes": lambda env: RobotStatePerturbation(env, kind="push", magnitude=60.0, interval=2.0, duration=0.3),
 }
 
 
