@@ -115,6 +115,14 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         self._hand_bodies = {
             arm.name: self.model.body(scene.arm_prefix(i) + scene.HAND_BODY).id for i, arm in enumerate(self._arms)}
         self._build_contact_tables()
+        self._object_position_index = np.array(  # (n, 3) qpos addresses of the objects' positions
+            [[adr + i for i in range(3)] for adr in self._object_qpos_adr.values()], dtype=np.int64).reshape(-1, 3)
+        n = self._num_entities
+        self._blocking_codes = {  # contacts that make an object not free: with an arm or another object
+            name: frozenset(code for other in (*self.arms, *(o for o in self._object_qpos_adr if o != name))
+                            for ea in self._contact_group(name) for eb in self._contact_group(other)
+                            for code in (ea * n + eb, eb * n + ea))
+            for name in self._object_qpos_adr}
         self._build_observation_layout()
 
         self.camera_names = tuple(self.model.camera(i).name for i in range(self.model.ncam))
@@ -276,8 +284,7 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         axis, keeping its height; its velocity is zeroed. Kinematics refresh at the next physics step."""
         adr = self._object_adr(name)
         qpos = self.data.qpos
-        qpos[adr] += dx
-        qpos[adr + 1] += dy
+        qpos[adr:adr + 2] += (dx, dy)
         if dyaw:
             turned = np.empty(4)
             mujoco.mju_mulQuat(turned, np.array([np.cos(dyaw / 2), 0.0, 0.0, np.sin(dyaw / 2)]), qpos[adr + 3:adr + 7])
@@ -285,6 +292,16 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         dof = self._object_dof_adr[name]
         self.data.qvel[dof:dof + 6] = 0.0
         self._pairs = None
+
+    def object_positions(self) -> np.ndarray:
+        """World positions (n, 3) [m] of the movable objects' centres, in `movable_objects` order."""
+        return self.data.qpos[self._object_position_index]
+
+    def free_objects(self) -> tuple[str, ...]:
+        """Movable objects touching neither an arm nor another movable object (resting on the table or a
+        fixture only): the ones a perturbation may move without dragging the robot or a stack along."""
+        pairs = self._contact_pairs()
+        return tuple(name for name, codes in self._blocking_codes.items() if pairs.isdisjoint(codes))
 
     def object_position(self, name: str) -> np.ndarray:
         """World position (3,) [m] of an object's centre (cheaper than `object_poses`)."""

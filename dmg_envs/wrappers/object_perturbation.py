@@ -77,6 +77,7 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._half_size = {name: task.object_half_size(name) for name in movable}
         self._radius = {name: math.hypot(*size[:2]) for name, size in self._half_size.items()}
         self._others = {name: tuple(other for other in movable if other != name) for name in self.objects}
+        self._movable = movable
         self._dt = task.control_dt
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -86,53 +87,57 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         for model in self._motions.values():
             model.start(rng)
         self._steps = 0
-        self._total = {name: np.zeros(3) for name in self.objects}
-        zero = {name: np.zeros(3) for name in self.objects}
-        info["perturbation"], info["perturbation_total"] = zero, {k: v.copy() for k, v in self._total.items()}
+        self._total = np.zeros((len(self.objects), 3))  # rows in `self.objects` order
+        info["perturbation"] = dict(zip(self.objects, np.zeros((len(self.objects), 3))))
+        info["perturbation_total"] = dict(zip(self.objects, self._total.copy()))
         return obs, info
 
     def step(self, action):
-        applied = self._perturb(self._steps * self._dt) if self._gate.allows(self._steps * self._dt) else {}
+        t = self._steps * self._dt
+        applied = self._perturb(t) if self._gate.allows(t) else np.zeros((len(self.objects), 3))
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         self._gate.update(info)
-        info["perturbation"] = {name: applied.get(name, np.zeros(3)) for name in self.objects}
-        info["perturbation_total"] = {name: total.copy() for name, total in self._total.items()}
+        info["perturbation"] = dict(zip(self.objects, applied))
+        info["perturbation_total"] = dict(zip(self.objects, self._total.copy()))
         return obs, reward, terminated, truncated, info
 
-    def _perturb(self, t: float) -> dict[str, np.ndarray]:
+    def _perturb(self, t: float) -> np.ndarray:
+        """Move the free selected objects one motion step; returns the steps applied (n, 3)."""
         task, rng = self.env.unwrapped, self.env.unwrapped.np_random
-        # Decide who is free on the state the last physics step left, before anything moves.
-        free = [name for name in self.objects
-                if not any(task.in_contact(name, arm) for arm in task.arms)
-                and not any(task.in_contact(name, other) for other in self._others[name])]
-        applied = {}
+        # Decided on the state the last physics step left, before anything moves.
+        free = task.free_objects()
+        positions = dict(zip(self._movable, task.object_positions().tolist()))
+        rows = []
         for name in self.objects:
+            rows.append((0.0, 0.0, 0.0))
             model = self._motions[name]
             dx, dy, dyaw = model.step(rng, t)  # stepped even when blocked, so the motion keeps its clock
             if name not in free or not (dx or dy or dyaw):
                 continue
-            x, y, z = task.object_position(name).tolist()
+            x, y, z = positions[name]
             if not self._x_low <= x + dx <= self._x_high:
                 model.bounce(0)
                 dx = -dx
             if not self._y_low <= y + dy <= self._y_high:
                 model.bounce(1)
                 dy = -dy
-            dx, dy = self._clear_of_others(task, name, x, y, z, dx, dy)
+            dx, dy = self._clear_of_others(positions, name, dx, dy)
             if not (dx or dy or dyaw):
                 continue
             task.move_object(name, dx, dy, dyaw)
-            step = np.array([dx, dy, dyaw])
-            self._total[name] += step
-            applied[name] = step
+            positions[name] = [x + dx, y + dy, z]
+            rows[-1] = (dx, dy, dyaw)
+        applied = np.array(rows)
+        self._total += applied
         return applied
 
-    def _clear_of_others(self, task, name: str, x: float, y: float, z: float, dx: float, dy: float):
+    def _clear_of_others(self, positions: dict[str, list[float]], name: str, dx: float, dy: float):
         """The step, or no step (and a bounce) if it would bring the object too close to another one."""
+        x, y, z = positions[name]
         radius, half_height = self._radius[name], self._half_size[name][2]
         for other in self._others[name]:
-            ox, oy, oz = task.object_position(other).tolist()
+            ox, oy, oz = positions[other]
             if abs(oz - z) >= half_height + self._half_size[other][2]:
                 continue  # at another height (lifted, or stacked elsewhere): no collision in the plane
             gap = math.hypot(x + dx - ox, y + dy - oy) - radius - self._radius[other] - CLEARANCE

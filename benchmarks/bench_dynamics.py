@@ -1,0 +1,123 @@
+"""Dynamics presets on dmg/Stack-v0: stability under random actions, wrapper overhead, and how much the
+open-loop scripted policy of the tests suffers. Writes benchmarks/results/dynamics.json.
+
+Run: .venv/bin/python benchmarks/bench_dynamics.py [--episodes 1000] [--workers 2]   (or `make bench`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import dmg_envs
+from dmg_envs.wrappers import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+ENV_ID = "dmg/Stack-v0"
+
+
+def stability(preset: str, seeds: list[int]) -> dict:
+    """Random-action episodes to the time limit: count non-finite observations, divergences, exceptions."""
+    env = dmg_envs.make(ENV_ID, dynamics=preset)
+    counts = {"episodes": 0, "steps": 0, "non_finite": 0, "sim_unstable": 0, "exceptions": []}
+    for seed in seeds:
+        try:
+            env.reset(seed=seed)
+            env.action_space.seed(seed)
+            truncated = terminated = False
+            while not (truncated or terminated):
+                obs, _, terminated, truncated, info = env.step(env.action_space.sample())
+                counts["steps"] += 1
+                counts["non_finite"] += not all(np.all(np.isfinite(v)) for v in obs.values())
+                counts["sim_unstable"] += bool(info["sim_unstable"])
+            counts["episodes"] += 1
+        except Exception as error:  # noqa: BLE001  (counted and reported, not hidden)
+            counts["exceptions"].append(f"seed {seed}: {type(error).__name__}: {error}")
+    return counts
+
+
+class _TimedStep(gym.Wrapper):
+    """Times the env steps beneath a perturbation wrapper."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.seconds = 0.0
+
+    def step(self, action):
+        start = time.perf_counter()
+        result = self.env.step(action)
+        self.seconds += time.perf_counter() - start
+        return result
+
+
+def overhead(preset: str, steps: int = 3000, rounds: int = 5) -> dict:
+    """Time spent in the preset's wrappers, as a fraction of the step time of the env beneath them."""
+    timed = _TimedStep(gym.make(ENV_ID))
+    env = PRESETS[preset](timed)
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(steps, 7)).astype(np.float32)
+    fractions = []
+    for round_index in range(rounds):
+        env.reset(seed=round_index)
+        timed.seconds = 0.0
+        start = time.perf_counter()
+        for action in actions:
+            env.step(action)
+        total = time.perf_counter() - start
+        fractions.append((total - timed.seconds) / timed.seconds)
+    return {"wrapper_over_env_step": round(statistics.median(fractions), 4),
+            "per_round": [round(f, 4) for f in fractions]}
+
+
+def scripted_success(preset: str, seeds: int) -> float:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from scripted_stack import run_episode
+
+    env = dmg_envs.make(ENV_ID, dynamics=preset)
+    return float(np.mean([run_episode(env, seed)[0] for seed in range(seeds)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--episodes", type=int, default=1000, help="random-action episodes per preset")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scripted-seeds", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=RESULTS / "dynamics.json")
+    args = parser.parse_args()
+    presets = sorted(PRESETS)
+    record = {"command": "python benchmarks/bench_dynamics.py", "env_id": ENV_ID, "presets": {}}
+    for preset in presets:
+        record["presets"][preset] = {"overhead": overhead(preset)}
+        print(f"{preset}: wrapper overhead {record['presets'][preset]['overhead']['wrapper_over_env_step']:.2%}",
+              flush=True)
+    for preset in presets:
+        rate = scripted_success(preset, args.scripted_seeds)
+        record["presets"][preset]["scripted_policy_success"] = rate
+        print(f"{preset}: scripted open-loop policy success {rate:.0%} over {args.scripted_seeds} seeds", flush=True)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        chunks = {preset: [pool.submit(stability, preset, list(range(i, args.episodes, args.workers)))
+                           for i in range(args.workers)] for preset in presets}
+        for preset, futures in chunks.items():
+            parts = [future.result() for future in futures]
+            merged = {key: sum(part[key] for part in parts) for key in ("episodes", "steps", "non_finite", "sim_unstable")}
+            merged["exceptions"] = [e for part in parts for e in part["exceptions"]]
+            record["presets"][preset]["stability"] = merged
+            print(f"{preset}: {merged['episodes']} episodes, {merged['steps']} steps, non-finite {merged['non_finite']}, "
+                  f"sim_unstable {merged['sim_unstable']}, exceptions {len(merged['exceptions'])}", flush=True)
+    record["stability_seconds"] = round(time.perf_counter() - start, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
