@@ -23,6 +23,7 @@ from dmg_envs.wrappers import PRESETS
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 ENV_ID = "dmg/Stack-v0"
+PARTS = ("overhead", "scripted", "stability")
 
 
 def stability(preset: str, seeds: list[int]) -> dict:
@@ -90,33 +91,49 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1000, help="random-action episodes per preset")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scripted-seeds", type=int, default=100)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="what to measure; other parts of an existing result file are kept")
     parser.add_argument("--out", type=Path, default=RESULTS / "dynamics.json")
     args = parser.parse_args()
     presets = sorted(PRESETS)
-    record = {"command": "python benchmarks/bench_dynamics.py", "env_id": ENV_ID, "presets": {}}
+    record = json.loads(args.out.read_text()) if args.out.exists() and set(args.parts) != set(PARTS) else {}
+    record.update({"command": "python benchmarks/bench_dynamics.py", "env_id": ENV_ID})
     for preset in presets:
-        record["presets"][preset] = {"overhead": overhead(preset)}
-        print(f"{preset}: wrapper overhead {record['presets'][preset]['overhead']['wrapper_over_env_step']:.2%}",
-              flush=True)
-    for preset in presets:
-        rate = scripted_success(preset, args.scripted_seeds)
-        record["presets"][preset]["scripted_policy_success"] = rate
-        print(f"{preset}: scripted open-loop policy success {rate:.0%} over {args.scripted_seeds} seeds", flush=True)
-    start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        chunks = {preset: [pool.submit(stability, preset, list(range(i, args.episodes, args.workers)))
-                           for i in range(args.workers)] for preset in presets}
-        for preset, futures in chunks.items():
-            parts = [future.result() for future in futures]
-            merged = {key: sum(part[key] for part in parts) for key in ("episodes", "steps", "non_finite", "sim_unstable")}
-            merged["exceptions"] = [e for part in parts for e in part["exceptions"]]
-            record["presets"][preset]["stability"] = merged
-            print(f"{preset}: {merged['episodes']} episodes, {merged['steps']} steps, non-finite {merged['non_finite']}, "
-                  f"sim_unstable {merged['sim_unstable']}, exceptions {len(merged['exceptions'])}", flush=True)
-    record["stability_seconds"] = round(time.perf_counter() - start, 1)
+        record.setdefault("presets", {}).setdefault(preset, {})
+    if "overhead" in args.parts:
+        for preset in presets:
+            record["presets"][preset]["overhead"] = overhead(preset)
+            print(f"{preset}: wrapper overhead {record['presets'][preset]['overhead']['wrapper_over_env_step']:.2%}",
+                  flush=True)
+    if "scripted" in args.parts:
+        for preset in presets:
+            rate = scripted_success(preset, args.scripted_seeds)
+            record["presets"][preset]["scripted_policy_success"] = rate
+            print(f"{preset}: scripted open-loop policy success {rate:.0%} over {args.scripted_seeds} seeds",
+                  flush=True)
+    if "stability" in args.parts:
+        record["stability_seconds"] = stability_all(presets, args.episodes, args.workers, record)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"-> {args.out}")
+
+
+def stability_all(presets: list[str], episodes: int, workers: int, record: dict) -> float:
+    """Run `stability` for every preset on `workers` processes; fills `record`; returns the seconds taken."""
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        chunks = {preset: [pool.submit(stability, preset, list(range(i, episodes, workers)))
+                           for i in range(workers)] for preset in presets}
+        for preset, futures in chunks.items():
+            parts = [future.result() for future in futures]
+            keys = ("episodes", "steps", "non_finite", "sim_unstable")
+            merged = {key: sum(part[key] for part in parts) for key in keys}
+            merged["exceptions"] = [e for part in parts for e in part["exceptions"]]
+            record["presets"][preset]["stability"] = merged
+            print(f"{preset}: {merged['episodes']} episodes, {merged['steps']} steps, "
+                  f"non-finite {merged['non_finite']}, sim_unstable {merged['sim_unstable']}, "
+                  f"exceptions {len(merged['exceptions'])}", flush=True)
+    return round(time.perf_counter() - start, 1)
 
 
 if __name__ == "__main__":

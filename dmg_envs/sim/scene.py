@@ -78,7 +78,7 @@ def look_at_quat(pos: np.ndarray, target: np.ndarray, up: tuple[float, float, fl
 
 # name: (position, look-at target) in the world frame [m]
 CAMERAS = {
-    "agentview": ((0.9, 0.0, 1.55), (-0.15, 0.0, 0.9)),
+    "agentview": ((0.75, 0.0, 1.45), (-0.1, 0.0, 0.88)),
     "frontview": ((1.3, 0.0, 1.4), (0.0, 0.0, 0.9)),
     "sideview": ((0.0, 1.2, 1.3), (0.0, 0.0, 0.85)),
     "birdview": ((0.0, 0.0, 2.2), (0.0, 0.0, 0.8)),

@@ -59,6 +59,8 @@ class EpisodeGate:
 
     def update(self, info: dict) -> None:
         """Latch the subtask signals of the step just taken."""
+        if not self._chain:
+            return
         for index, spec in enumerate(self._chain):
             self._done[index] = self._done[index] or bool(info.get(spec["signal"], False))
 

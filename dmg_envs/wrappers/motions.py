@@ -20,6 +20,18 @@ class MotionModel(ABC):
 
     def __init__(self, dt: float):
         self.dt = dt
+        self._draws: list[list[float]] = []
+
+    def _draw(self, rng: np.random.Generator) -> list[float]:
+        """The next row of `_sample`. Rows are drawn in blocks, since one NumPy call per step and object
+        would cost more than the motion itself; `start` drops what is left of a block."""
+        if not self._draws:
+            self._draws = self._sample(rng, 64).tolist()[::-1]
+        return self._draws.pop()
+
+    def _sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """(count, k) random numbers for `count` steps, for models that draw at every step."""
+        raise NotImplementedError
 
     @abstractmethod
     def start(self, rng: np.random.Generator) -> None:
@@ -81,11 +93,15 @@ class RandomWalk(MotionModel):
 
     def start(self, rng: np.random.Generator) -> None:
         self.velocity = rng.normal(0.0, self.speed, size=2).tolist()
+        self._draws = []
 
     def step(self, rng: np.random.Generator, t: float) -> tuple[float, float, float]:
-        kick = rng.normal(0.0, self.noise, size=2).tolist()
+        kick = self._draw(rng)
         self.velocity = [self.decay * v + k for v, k in zip(self.velocity, kick)]
         return self.velocity[0] * self.dt, self.velocity[1] * self.dt, 0.0
+
+    def _sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return rng.normal(0.0, self.noise, size=(count, 2))
 
     def bounce(self, axis: int) -> None:
         self.velocity[axis] = -self.velocity[axis]
@@ -131,14 +147,17 @@ class Jump(MotionModel):
         self.distance, self.yaw = float(distance), float(yaw)
 
     def start(self, rng: np.random.Generator) -> None:
-        pass
+        self._draws = []
 
     def step(self, rng: np.random.Generator, t: float) -> tuple[float, float, float]:
-        draw = rng.random(3).tolist()
+        draw = self._draw(rng)
         if draw[0] >= self.probability:
             return 0.0, 0.0, 0.0
         angle = 2.0 * math.pi * draw[1]
         return self.distance * math.cos(angle), self.distance * math.sin(angle), self.yaw * (2.0 * draw[2] - 1.0)
+
+    def _sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return rng.random((count, 3))
 
 
 MOTIONS: dict[str, type[MotionModel]] = {

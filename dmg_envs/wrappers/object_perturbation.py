@@ -21,7 +21,7 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     Before each env step, every selected object takes one step of its motion model (`drift`,
     `random_walk`, `oscillate` or `jump`, see `dmg_envs.wrappers.motions`), as a kinematic displacement
-    with zero velocity. Physical consistency:
+    (its velocity is kept). Physical consistency:
 
     - an object moves only while it is free: touching neither an arm (so never while grasped) nor
       another movable object (so never while stacked, and nothing ever rests on a moved object);
@@ -79,38 +79,46 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._others = {name: tuple(other for other in movable if other != name) for name in self.objects}
         self._movable = movable
         self._dt = task.control_dt
+        self._task = task
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        rng = self.env.unwrapped.np_random
+        rng = self._task.np_random
         self._gate.reset(rng)
         for model in self._motions.values():
             model.start(rng)
         self._steps = 0
         self._total = np.zeros((len(self.objects), 3))  # rows in `self.objects` order
-        info["perturbation"] = dict(zip(self.objects, np.zeros((len(self.objects), 3))))
-        info["perturbation_total"] = dict(zip(self.objects, self._total.copy()))
+        self._report(info, np.zeros((len(self.objects), 3)))
         return obs, info
 
     def step(self, action):
         t = self._steps * self._dt
-        applied = self._perturb(t) if self._gate.allows(t) else np.zeros((len(self.objects), 3))
+        applied = self._perturb(t) if self._gate.allows(t) else None
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         self._gate.update(info)
+        if applied is None:
+            applied = np.zeros((len(self.objects), 3))
+        else:
+            self._total += applied
+        self._report(info, applied)
+        return obs, reward, terminated, truncated, info
+
+    def _report(self, info: dict, applied: np.ndarray) -> None:
+        # Fresh arrays every step: users keep infos, and each row is a view of this step's arrays only.
         info["perturbation"] = dict(zip(self.objects, applied))
         info["perturbation_total"] = dict(zip(self.objects, self._total.copy()))
-        return obs, reward, terminated, truncated, info
 
     def _perturb(self, t: float) -> np.ndarray:
         """Move the free selected objects one motion step; returns the steps applied (n, 3)."""
-        task, rng = self.env.unwrapped, self.env.unwrapped.np_random
+        task = self._task
+        rng = task.np_random
         # Decided on the state the last physics step left, before anything moves.
         free = task.free_objects()
         positions = dict(zip(self._movable, task.object_positions().tolist()))
-        rows = []
-        for name in self.objects:
-            rows.append((0.0, 0.0, 0.0))
+        applied = np.zeros((len(self.objects), 3))
+        for row, name in enumerate(self.objects):
             model = self._motions[name]
             dx, dy, dyaw = model.step(rng, t)  # stepped even when blocked, so the motion keeps its clock
             if name not in free or not (dx or dy or dyaw):
@@ -123,13 +131,10 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                 model.bounce(1)
                 dy = -dy
             dx, dy = self._clear_of_others(positions, name, dx, dy)
-            if not (dx or dy or dyaw):
-                continue
-            task.move_object(name, dx, dy, dyaw)
-            positions[name] = [x + dx, y + dy, z]
-            rows[-1] = (dx, dy, dyaw)
-        applied = np.array(rows)
-        self._total += applied
+            if dx or dy or dyaw:
+                task.move_object(name, dx, dy, dyaw)
+                positions[name] = [x + dx, y + dy, z]
+                applied[row] = dx, dy, dyaw
         return applied
 
     def _clear_of_others(self, positions: dict[str, list[float]], name: str, dx: float, dy: float):
