@@ -73,17 +73,19 @@ class RobotStatePerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._size = 3 if kind == "push" else 7
         self._gate = EpisodeGate(probability, time_window, subtask, subtask_fraction)
         self._gate.bind(task)
+        self._task = task
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        self._gate.reset(self.env.unwrapped.np_random)
+        self._gate.reset(self._task.np_random)
         self._steps = 0
         self._pushes = {arm: (np.zeros(3), 0) for arm in self.arms}  # force, steps left
         info["robot_perturbation"] = {arm: np.zeros(self._size) for arm in self.arms}
         return obs, info
 
     def step(self, action):
-        task, rng = self.env.unwrapped, self.env.unwrapped.np_random
+        task = self._task
+        rng = task.np_random
         allowed = self._gate.allows(self._steps * self._dt)
         applied = {}
         for arm in self.arms:

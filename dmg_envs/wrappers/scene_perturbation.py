@@ -55,10 +55,11 @@ class SceneGeometryPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._gate.bind(task)
         self._low, self._high = np.array(task.OBJECT_WORKSPACE_XY[0]), np.array(task.OBJECT_WORKSPACE_XY[1])
         self._dt = task.control_dt
+        self._task = task
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        rng = self.env.unwrapped.np_random
+        rng = self._task.np_random
         self._gate.reset(rng)
         for model in self._motions.values():
             model.start(rng)
@@ -67,7 +68,8 @@ class SceneGeometryPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return obs, info
 
     def step(self, action):
-        task, rng = self.env.unwrapped, self.env.unwrapped.np_random
+        task = self._task
+        rng = task.np_random
         t = self._steps * self._dt
         applied = {name: np.zeros(3) for name in self.fixtures}
         if self._gate.allows(t):
