@@ -3,13 +3,19 @@
 Both follow Hoffmann et al. (2009) / Pastor et al. (2009), with the forcing term added (not scaled by
 g - y0), so start == goal is harmless and the goal may change at any step:
 
-    tau * dv/dt = K e(g, y) - D v - K e(g, y0) s + K f(s),
+    tau * dv/dt = K e(g, y) - D v - K e(g, y0) b(s) + K f(s),
 
 where e(g, y) is the error from the state y to the goal g: g - y for positions, and for orientations
 (unit quaternions) the world-frame rotation vector 2 log(g * conj(q)) (Ude et al. 2014). The state
 follows tau * dy/dt = v (positions) or tau * dq/dt = 1/2 v * q (orientations). K = alpha^2 / 4 and
 D = alpha make the system critically damped. A goal jump changes the acceleration by at most
 K |delta g| / tau^2: it stays bounded.
+
+b(s) blends from the start's offset to the goal's. Hoffmann uses b = s, whose exponential decay
+applies most of a new goal's offset in the first tenth of the motion, so a lift that starts a move
+turns into a sideways sweep. Here b follows a minimum-jerk profile, in the time the phase stands for,
+between 10 % and 60 % of the motion (`BLEND_WINDOW`): the demonstrated departure keeps its start, the
+demonstrated arrival happens at the new goal, and the path bends in between.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ from dmg_envs.dmp import quaternion
 from dmg_envs.dmp.basis import CanonicalSystem, GaussianBasis
 from dmg_envs.errors import InvalidConfigError
 
-INTEGRATION_STEP = 0.002  # [s] the largest internal Euler step, whatever the caller's dt
+# Fractions of the motion between which a new start and goal are blended: the demonstrated departure
+# (a lift) keeps its start, and the demonstrated arrival (a descent) happens at its goal.
+BLEND_WINDOW = (0.1, 0.6)
+INTEGRATION_STEP = 0.01  # [s] the largest internal Euler step, whatever the caller's dt
 
 
 class TransformationSystem(ABC):
@@ -67,6 +76,14 @@ class TransformationSystem(ABC):
     def _check_state(self, state: npt.ArrayLike, name: str) -> np.ndarray:
         """The state as a float array, or a clear error."""
 
+    def blend(self, s: np.ndarray | float) -> np.ndarray:
+        """b(s): 1 until `BLEND_WINDOW[0]` of the motion, 0 after `BLEND_WINDOW[1]`, minimum-jerk between,
+        in the time t / tau that phase s stands for."""
+        time = np.log(np.maximum(s, 1e-300)) / -self.phase_system.alpha_s
+        begin, end = BLEND_WINDOW
+        fraction = np.clip((time - begin) / (end - begin), 0.0, 1.0)
+        return 1.0 - fraction**3 * (10.0 - 15.0 * fraction + 6.0 * fraction**2)
+
     # ---------------------------------------------------------------- fitting
     def fit(self, times: npt.ArrayLike, states: npt.ArrayLike) -> TransformationSystem:
         """Least-squares weights that reproduce the demonstration `states` (T, ...) at `times` (T,) [s]."""
@@ -84,7 +101,7 @@ class TransformationSystem(ABC):
         start, goal = states[0], states[-1]
         s = self.phase_system.trajectory(times, tau)
         targets = ((tau * tau * acceleration + self.damping * tau * velocity) / self.stiffness
-                   - self._error(goal, states) + self._error(goal, start)[None, :] * s[:, None])
+                   - self._error(goal, states) + self._error(goal, start)[None, :] * self.blend(s)[:, None])
         self.weights = self.basis.fit(s, targets)
         self.demo_start, self.demo_goal, self.demo_duration = start, goal, tau
         return self
@@ -119,8 +136,9 @@ class TransformationSystem(ABC):
         start_error = self._error(self.goal, self.start)
         for _ in range(substeps):
             forcing = self.basis.features(self.phase) @ self.weights
-            self.acceleration = (self.stiffness * (self._error(self.goal, self.state) - start_error * self.phase
-                                                   + forcing) - self.damping * self.velocity) / self.tau
+            self.acceleration = (self.stiffness * (self._error(self.goal, self.state)
+                                                   - start_error * float(self.blend(self.phase)) + forcing)
+                                 - self.damping * self.velocity) / self.tau
             self.velocity = self.velocity + h * self.acceleration
             self.state = self._integrate(self.state, self.velocity, h, self.tau)
             self.phase = self.phase_system.step(self.phase, h, self.tau, tracking_error)

@@ -307,6 +307,11 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         adr = self._object_adr(name)
         return self.data.qpos[adr:adr + 3].copy()
 
+    def object_yaw_symmetry(self, name: str) -> int:
+        """How many yaw turns (about the object's z axis) map the object onto itself: 4 for a square box."""
+        half_x, half_y, _ = self.object_half_size(name)
+        return 4 if abs(half_x - half_y) < 1e-9 else 2
+
     def object_half_size(self, name: str) -> tuple[float, float, float]:
         """Half extents [m] of an object's box."""
         self._object_adr(name)
@@ -342,6 +347,22 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         self.data.qpos[handles.qpos_slice] = q
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_comPos(self.model, self.data)
+        self._pairs = None
+
+    def get_state(self) -> np.ndarray:
+        """The full physics state (time, qpos, qvel, act, ...; MuJoCo's mjSTATE_FULLPHYSICS) as a vector."""
+        state = np.empty(mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_FULLPHYSICS))
+        mujoco.mj_getState(self.model, self.data, state, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        return state
+
+    def set_state(self, state: npt.ArrayLike) -> None:
+        """Restore a state from `get_state` and recompute everything derived from it."""
+        state = np.asarray(state, dtype=np.float64)
+        expected = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        if state.shape != (expected,):
+            raise InvalidConfigError(f"state has shape {state.shape}, expected ({expected},) for this scene")
+        mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        mujoco.mj_forward(self.model, self.data)
         self._pairs = None
 
     def in_contact(self, a: str, b: str) -> bool:

@@ -1,0 +1,126 @@
+"""Scripted, human-like source demonstrators (one per task), used to record source demos.
+
+They are not the DMP expert: they re-plan like a person at the start of each phase from what they see,
+move along minimum-jerk profiles, pause, and are slightly imprecise (seeded noise on heights, offsets,
+yaw and durations), so generated data inherits natural motion rather than a controller's signature.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dmg_envs.sim.transforms import quat_to_mat, rotation_error, rotvec_to_mat
+
+GRIPPER_DOWN = np.diag([1.0, -1.0, -1.0])  # TCP z axis pointing down, x along world x
+MAX_DELTA_POS, MAX_DELTA_ROT = 0.05, 0.5  # the env's action scales [m], [rad]
+
+
+def min_jerk(fraction: float) -> float:
+    """Minimum-jerk progress in [0, 1] at `fraction` of the move."""
+    f = min(max(fraction, 0.0), 1.0)
+    return f * f * f * (10.0 - 15.0 * f + 6.0 * f * f)
+
+
+def tcp_yaw(quat: np.ndarray) -> float:
+    mat = quat_to_mat(quat)
+    return math.atan2(mat[1, 0], mat[0, 0])
+
+
+def nearest_quarter_turn(target: float, current: float) -> float:
+    """`target` shifted by a multiple of 90 degrees to lie within 45 degrees of `current`."""
+    return current + (target - current + math.pi / 4) % (math.pi / 2) - math.pi / 4
+
+
+class _Move:
+    """A minimum-jerk move of the TCP from its pose at planning time to a target, with a gripper command."""
+
+    def __init__(self, start: np.ndarray, start_yaw: float, target: np.ndarray, target_yaw: float,
+                 gripper: float, steps: int):
+        self.start, self.target, self.gripper, self.steps = start, target, gripper, max(1, steps)
+        self.start_yaw, self.target_yaw = start_yaw, target_yaw
+        self.step = 0
+
+    def desired(self) -> tuple[np.ndarray, float]:
+        progress = min_jerk((self.step + 1) / self.steps)
+        return (self.start + progress * (self.target - self.start),
+                self.start_yaw + progress * (self.target_yaw - self.start_yaw))
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.steps
+
+
+class StackDemonstrator:
+    """Pick cubeA, carry it over cubeB, lower it, let go, retreat: `action = demonstrator(obs)`.
+
+    Args:
+        rng: seeds the imperfections.
+        speed: typical TCP speed of free moves [m/s].
+    """
+
+    def __init__(self, rng: np.random.Generator, speed: float = 0.25, cube_a_half: float = 0.02,
+                 cube_b_half: float = 0.025):
+        self.rng, self.speed = rng, speed
+        self.cube_a_half, self.cube_b_half = cube_a_half, cube_b_half
+        self.reset()
+
+    def reset(self) -> None:
+        self.phase, self.move = 0, None
+        self.done = False
+
+    def _steps(self, distance: float, minimum: int) -> int:
+        nominal = distance / self.speed / 0.05
+        return max(minimum, round(nominal * self.rng.uniform(0.85, 1.2)))
+
+    def _plan(self, obs: dict) -> _Move | None:
+        eef, yaw = obs["robot0_eef_pos"], tcp_yaw(obs["robot0_eef_quat"])
+        cube_a, cube_b = obs["cubeA_pos"], obs["cubeB_pos"]
+        jitter = self.rng.uniform
+        hold = self.move.gripper if self.move is not None else -1.0
+        carry_z = cube_b[2] + self.cube_b_half + 2 * self.cube_a_half + jitter(0.05, 0.07)
+        if self.phase == 0:  # over cubeA, fingers across two faces
+            target_yaw = nearest_quarter_turn(tcp_yaw(obs["cubeA_quat"]), yaw) + math.radians(jitter(-3, 3))
+            target = cube_a + np.array([jitter(-0.004, 0.004), jitter(-0.004, 0.004), jitter(0.07, 0.1)])
+            return _Move(eef, yaw, target, target_yaw, -1.0, self._steps(np.linalg.norm(target - eef), 15))
+        if self.phase in (1, 6):  # a short look before committing
+            return _Move(eef, yaw, eef, yaw, hold, int(self.rng.integers(1, 5)))
+        if self.phase == 2:  # down around the cube
+            target = np.array([cube_a[0] + jitter(-0.003, 0.003), cube_a[1] + jitter(-0.003, 0.003),
+                               cube_a[2] + jitter(-0.004, 0.002)])
+            return _Move(eef, yaw, target, yaw, -1.0, int(self.rng.integers(12, 17)))
+        if self.phase == 3:  # close and wait for the grip
+            return _Move(eef, yaw, eef, yaw, 1.0, int(self.rng.integers(5, 8)))
+        if self.phase == 4:  # lift
+            return _Move(eef, yaw, np.array([eef[0], eef[1], carry_z]), yaw, 1.0, int(self.rng.integers(10, 15)))
+        if self.phase == 5:  # carry over cubeB, holding cubeA where it sits in the hand
+            offset = eef - cube_a
+            target = np.array([cube_b[0] + offset[0], cube_b[1] + offset[1], carry_z])
+            return _Move(eef, yaw, target, yaw, 1.0, self._steps(np.linalg.norm(target - eef), 12))
+        if self.phase == 7:  # lower until cubeA is just above cubeB
+            offset = eef - cube_a
+            release_z = cube_b[2] + self.cube_b_half + self.cube_a_half + jitter(0.002, 0.006)
+            target = np.array([cube_b[0] + offset[0], cube_b[1] + offset[1], release_z + offset[2]])
+            return _Move(eef, yaw, target, yaw, 1.0, int(self.rng.integers(12, 17)))
+        if self.phase == 8:  # let go
+            return _Move(eef, yaw, eef, yaw, -1.0, int(self.rng.integers(4, 7)))
+        if self.phase == 9:  # retreat
+            return _Move(eef, yaw, eef + np.array([0, 0, jitter(0.06, 0.1)]), yaw, -1.0, int(self.rng.integers(9, 13)))
+        return None
+
+    def __call__(self, obs: dict) -> np.ndarray:
+        if self.move is None or self.move.done:
+            self.move = self._plan(obs) if not self.done else None
+            if self.move is None:
+                self.done = True
+                return np.array([0, 0, 0, 0, 0, 0, -1.0], dtype=np.float32)
+            self.phase += 1
+        position, yaw = self.move.desired()
+        self.move.step += 1
+        action = np.zeros(7)
+        action[:3] = (position - obs["robot0_eef_pos"]) / MAX_DELTA_POS
+        target_mat = rotvec_to_mat([0.0, 0.0, yaw]) @ GRIPPER_DOWN
+        action[3:6] = rotation_error(target_mat, quat_to_mat(obs["robot0_eef_quat"])) / MAX_DELTA_ROT
+        action[6] = self.move.gripper
+        return np.clip(action, -1.0, 1.0).astype(np.float32)

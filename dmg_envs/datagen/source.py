@@ -1,0 +1,160 @@
+"""Source demonstrations: recording any policy's episode with what the generators need, and HDF5 I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import h5py
+import numpy as np
+
+from dmg_envs.errors import DmgError
+
+FORMAT_VERSION = 1
+
+
+class SourceDemoError(DmgError, ValueError):
+    """A source-demo file that is missing, corrupt or of another format."""
+
+
+@dataclass
+class SourceDemo:
+    """One recorded episode. T actions; every per-state array has T + 1 rows (the reset state first).
+
+    Attributes:
+        env_id, env_kwargs, seed: how to rebuild the episode's start (`gym.make(env_id, **env_kwargs)`,
+            `reset(seed=seed)`).
+        actions: (T, action_dim) what the policy sent.
+        eef_poses: per arm, (T + 1, 4, 4) TCP poses in the world frame.
+        gripper_actions: per arm, (T,) the gripper command (-1 open, +1 closed).
+        object_poses: per object, (T + 1, 4, 4) world poses.
+        signals: per subtask signal, (T + 1,) booleans.
+        states: (T + 1, n) full physics states (`env.unwrapped.get_state()`).
+        success: whether the episode ended in success.
+    """
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    seed: int
+    actions: np.ndarray
+    eef_poses: dict[str, np.ndarray]
+    gripper_actions: dict[str, np.ndarray]
+    object_poses: dict[str, np.ndarray]
+    signals: dict[str, np.ndarray]
+    states: np.ndarray
+    success: bool
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.actions)
+
+
+def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int, max_steps: int = 300,
+                   stop_on_success: int | None = 5) -> SourceDemo:
+    """Run `policy(obs) -> action` from `env.reset(seed=seed)` and record everything a generator needs.
+
+    Works with any policy, scripted or teleoperated (a callable that returns the operator's command).
+    The episode stops at `max_steps`, at termination/truncation, or `stop_on_success` steps after the
+    first success (None: never early).
+    """
+    task = env.unwrapped
+    obs, info = env.reset(seed=seed)
+    record: dict[str, list] = {"actions": [], "states": [task.get_state()]}
+    eef = {arm: [task.eef_pose(arm)] for arm in task.arms}
+    gripper = {arm: [] for arm in task.arms}
+    objects = {name: [pose] for name, pose in task.object_poses().items()}
+    signals = {name: [bool(value)] for name, value in task.subtask_signals().items()}
+    since_success = None
+    for _ in range(max_steps):
+        action = np.asarray(policy(obs), dtype=np.float64)
+        obs, _, terminated, truncated, info = env.step(action)
+        record["actions"].append(action)
+        record["states"].append(task.get_state())
+        for index, arm in enumerate(task.arms):
+            eef[arm].append(task.eef_pose(arm))
+            gripper[arm].append(float(np.clip(action[7 * index + 6], -1, 1)))
+        for name, pose in task.object_poses().items():
+            objects[name].append(pose)
+        for name in signals:
+            signals[name].append(bool(info[name]))
+        if info["is_success"] and since_success is None:
+            since_success = 0
+        if since_success is not None:
+            since_success += 1
+        if terminated or truncated or (stop_on_success is not None and since_success is not None
+                                       and since_success > stop_on_success):
+            break
+    spec = env.spec
+    return SourceDemo(
+        env_id=spec.id if spec is not None else type(task).__name__,
+        env_kwargs=dict(spec.kwargs) if spec is not None else {},
+        seed=seed, actions=np.array(record["actions"]),
+        eef_poses={arm: np.array(poses) for arm, poses in eef.items()},
+        gripper_actions={arm: np.array(values) for arm, values in gripper.items()},
+        object_poses={name: np.array(poses) for name, poses in objects.items()},
+        signals={name: np.array(values) for name, values in signals.items()},
+        states=np.array(record["states"]), success=bool(info["is_success"]))
+
+
+def save_source_demos(path: str | Path, demos: list[SourceDemo]) -> Path:
+    """Write demos to one HDF5 file (`demo_0`, `demo_1`, ... groups), replacing it atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    with h5py.File(partial, "w") as file:
+        file.attrs["format"] = "dmg-envs source demos"
+        file.attrs["format_version"] = FORMAT_VERSION
+        file.attrs["count"] = len(demos)
+        for index, demo in enumerate(demos):
+            group = file.create_group(f"demo_{index}")
+            group.attrs.update({"env_id": demo.env_id, "env_kwargs": json.dumps(demo.env_kwargs),
+                                "seed": demo.seed, "success": demo.success, "attrs": json.dumps(demo.attrs)})
+            for name in ("actions", "states"):
+                group.create_dataset(name, data=getattr(demo, name), compression="gzip")
+            for name in ("eef_poses", "gripper_actions", "object_poses", "signals"):
+                sub = group.create_group(name)
+                for key, value in getattr(demo, name).items():
+                    sub.create_dataset(key, data=value, compression="gzip")
+    partial.replace(path)
+    return path
+
+
+def load_source_demos(path: str | Path) -> list[SourceDemo]:
+    """Read demos written by `save_source_demos`; raises `SourceDemoError` naming what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceDemoError(f"source demo file {str(path)!r} does not exist")
+    try:
+        with h5py.File(path, "r") as file:
+            if file.attrs.get("format") != "dmg-envs source demos":
+                raise SourceDemoError(f"{str(path)!r} is not a dmg-envs source demo file")
+            if int(file.attrs["format_version"]) != FORMAT_VERSION:
+                raise SourceDemoError(f"{str(path)!r} has format version {file.attrs['format_version']}, "
+                                      f"this dmg-envs reads {FORMAT_VERSION}")
+            demos = []
+            for index in range(int(file.attrs["count"])):
+                group = file[f"demo_{index}"]
+                demos.append(SourceDemo(
+                    env_id=str(group.attrs["env_id"]), env_kwargs=json.loads(group.attrs["env_kwargs"]),
+                    seed=int(group.attrs["seed"]), actions=group["actions"][()], states=group["states"][()],
+                    eef_poses={k: v[()] for k, v in group["eef_poses"].items()},
+                    gripper_actions={k: v[()] for k, v in group["gripper_actions"].items()},
+                    object_poses={k: v[()] for k, v in group["object_poses"].items()},
+                    signals={k: v[()].astype(bool) for k, v in group["signals"].items()},
+                    success=bool(group.attrs["success"]), attrs=json.loads(group.attrs["attrs"])))
+    except SourceDemoError:
+        raise
+    except (OSError, KeyError, ValueError) as error:
+        raise SourceDemoError(f"source demo file {str(path)!r} is corrupt or incomplete: {error}") from error
+    for index, demo in enumerate(demos):
+        steps = demo.num_steps
+        lengths = [len(demo.states)] + [len(v) for v in (*demo.eef_poses.values(), *demo.object_poses.values(),
+                                                          *demo.signals.values())]
+        if any(length != steps + 1 for length in lengths):
+            raise SourceDemoError(f"{str(path)!r} demo_{index}: per-state arrays must have {steps + 1} rows")
+    return demos
