@@ -109,7 +109,8 @@ class DMPExpert(gym.Wrapper):
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
         """The expert's action for the current state (SB3's signature; the observation itself is not
-        needed: the expert reads poses through the task interface)."""
+        needed: the expert reads poses through the task interface). A batched observation (a vectorised
+        env of this one env, as SB3's `evaluate_policy` makes) gets a batch of one action."""
         plan = self._plans[self._index]
         if self._task.in_contact(plan.segment.reference_object, self._arm):
             # The robot itself moves the object now (grasping, pushing): following it would chase itself.
@@ -126,7 +127,15 @@ class DMPExpert(gym.Wrapper):
         action[:3] = (position - current[:3, 3]) / MAX_DELTA_POS
         action[3:6] = quaternion.rotation_between(orientation, mat_to_quat(current[:3, :3])) / MAX_DELTA_ROT
         action[6] = self._gripper(plan)
-        return np.clip(action, -1.0, 1.0).astype(np.float32), state
+        action = np.clip(action, -1.0, 1.0).astype(np.float32)
+        return (action[None] if self._is_batched(observation) else action), state
+
+    def _is_batched(self, observation: Any) -> bool:
+        space = self.observation_space
+        if isinstance(observation, dict):
+            key = next(iter(observation))
+            return np.ndim(observation[key]) > len(space[key].shape)
+        return observation is not None and np.ndim(observation) > len(space.shape)
 
     # ------------------------------------------------------------------ internals
     def _start_subtask(self, index: int) -> None:

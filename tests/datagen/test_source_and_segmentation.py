@@ -1,0 +1,136 @@
+"""Source demos (recorder, HDF5 files, the shipped demos) and their segmentation."""
+
+import json
+
+import gymnasium as gym
+import h5py
+import numpy as np
+import pytest
+
+from dmg_envs.datagen import (
+    SegmentationError,
+    SourceDemoError,
+    load_annotation,
+    load_source_demos,
+    record_episode,
+    save_source_demos,
+    segment_demo,
+)
+from dmg_envs.datagen.demonstrators import StackDemonstrator
+from dmg_envs.datagen.generate import DEMOS_DIR
+from dmg_envs.datagen.sources import make_source_demos
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_source_demos(DEMOS_DIR / "stack_10.hdf5")
+
+
+def test_shipped_demos_are_successful_and_complete(shipped):
+    assert len(shipped) == 10 and len(load_source_demos(DEMOS_DIR / "stack_1.hdf5")) == 1
+    for demo in shipped:
+        assert demo.success and demo.env_id == "dmg/Stack-v0"
+        steps = demo.num_steps
+        assert demo.actions.shape == (steps, 7) and demo.states.shape[0] == steps + 1
+        assert demo.eef_poses["robot0"].shape == (steps + 1, 4, 4)
+        assert set(demo.object_poses) == {"cubeA", "cubeB"} and set(demo.signals) == {"grasp_cubeA", "cubeA_on_cubeB"}
+        assert demo.attrs["demonstrator"] == "StackDemonstrator"
+
+
+def test_shipped_demos_are_what_dmg_source_regenerates(shipped):
+    again = make_source_demos("stack", 2)
+    for a, b in zip(again, shipped[:2]):
+        assert a.seed == b.seed
+        np.testing.assert_array_equal(a.actions, b.actions)
+        np.testing.assert_array_equal(a.states, b.states)
+
+
+def test_demonstrator_moves_like_a_person(shipped):
+    """Smooth (bounded jerk), with pauses and varied timing across demos: not a fixed controller."""
+    lengths = {demo.num_steps for demo in shipped}
+    assert len(lengths) > 3
+    for demo in shipped:
+        speeds = np.linalg.norm(np.diff(demo.eef_poses["robot0"][:, :3, 3], axis=0), axis=1) / 0.05
+        assert speeds.max() < 0.8  # [m/s]
+        assert (speeds < 0.01).sum() >= 3  # pauses: a look before committing, waiting for the grip
+
+
+def test_recorded_states_restore_the_episode(shipped):
+    demo = shipped[0]
+    env = gym.make(demo.env_id, **demo.env_kwargs)
+    env.reset(seed=demo.seed)
+    task = env.unwrapped
+    np.testing.assert_array_equal(task.get_state(), demo.states[0])
+    task.set_state(demo.states[40])
+    np.testing.assert_allclose(task.eef_pose(), demo.eef_poses["robot0"][40], atol=1e-9)
+
+
+def test_any_policy_is_recorded_and_round_trips(tmp_path):
+    env = gym.make("dmg/Stack-v0")
+    rng = np.random.default_rng(0)
+    demo = record_episode(env, lambda obs: rng.uniform(-1, 1, 7), seed=3, max_steps=25)
+    assert demo.num_steps == 25 and not demo.success
+    path = save_source_demos(tmp_path / "random.hdf5", [demo])
+    (loaded,) = load_source_demos(path)
+    np.testing.assert_array_equal(loaded.actions, demo.actions)
+    np.testing.assert_array_equal(loaded.object_poses["cubeA"], demo.object_poses["cubeA"])
+    assert loaded.seed == 3 and loaded.env_kwargs == demo.env_kwargs
+
+
+def test_bad_source_files_are_named(tmp_path):
+    with pytest.raises(SourceDemoError, match="does not exist"):
+        load_source_demos(tmp_path / "missing.hdf5")
+    (tmp_path / "junk.hdf5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(SourceDemoError, match="corrupt"):
+        load_source_demos(tmp_path / "junk.hdf5")
+    with h5py.File(tmp_path / "other.hdf5", "w") as file:
+        file.attrs["format"] = "something else"
+    with pytest.raises(SourceDemoError, match="not a dmg-envs source demo file"):
+        load_source_demos(tmp_path / "other.hdf5")
+
+
+def test_segments_end_where_the_signals_fire(shipped):
+    for demo in shipped:
+        (pick, place) = segment_demo(demo, _spec())["robot0"]
+        assert (pick.name, pick.reference_object, pick.start) == ("pick_cubeA", "cubeA", 0)
+        assert demo.signals["grasp_cubeA"][pick.end] and not demo.signals["grasp_cubeA"][:pick.end].any()
+        assert (place.start, place.end, place.reference_object) == (pick.end, demo.num_steps, "cubeB")
+        assert demo.gripper_actions["robot0"][pick.end - 1] > 0  # closing when the grasp registers
+
+
+def _spec():
+    env = gym.make("dmg/Stack-v0")
+    return env.unwrapped.subtask_spec
+
+
+def test_segmentation_errors_are_clear(shipped):
+    demo = shipped[0]
+    never = {**demo.signals, "grasp_cubeA": np.zeros_like(demo.signals["grasp_cubeA"])}
+    broken = type(demo)(**{**demo.__dict__, "signals": never})
+    with pytest.raises(SegmentationError, match="never turns true"):
+        segment_demo(broken, _spec())
+
+
+def test_hand_annotation_overrides_and_is_checked(shipped, tmp_path):
+    demo = shipped[0]
+    path = tmp_path / "annotation.json"
+    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "object": "cubeA", "end": 30},
+                                           {"name": "place_on_cubeB", "object": "cubeB"}]}))
+    pick, place = load_annotation(path, demo, _spec())["robot0"]
+    assert (pick.end, place.start, place.end) == (30, 30, demo.num_steps)
+    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "object": "cubeB", "end": 30}]}))
+    with pytest.raises(SegmentationError, match="not a subtask of this task"):
+        load_annotation(path, demo, _spec())
+    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "object": "cubeA", "end": 30}]}))
+    with pytest.raises(SegmentationError, match="stops at step 30"):
+        load_annotation(path, demo, _spec())
+    path.write_text("{not json")
+    with pytest.raises(SegmentationError, match="cannot read"):
+        load_annotation(path, demo, _spec())
+
+
+def test_demonstrator_is_seeded():
+    env = gym.make("dmg/Stack-v0")
+    a = record_episode(env, StackDemonstrator(np.random.default_rng(5)), seed=5)
+    b = record_episode(env, StackDemonstrator(np.random.default_rng(5)), seed=5)
+    np.testing.assert_array_equal(a.actions, b.actions)
