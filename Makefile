@@ -13,8 +13,14 @@ DEMO_DIR ?= demo_output
 
 .PHONY: demo test bench lint system-deps install clean
 
+# The main job on small defaults: 10 dynamic demos from one source demo, their statistics, one rendered.
 demo: install
-	$(VENV)/bin/dmg render dmg/Stack-v0 --steps 80 --seed 0 --out $(DEMO_DIR)/stack_rollout.gif
+	rm -rf $(DEMO_DIR)/datasets $(DEMO_DIR)/work
+	MINARI_DATASETS_PATH=$(CURDIR)/$(DEMO_DIR)/datasets $(VENV)/bin/dmg generate stack --source 1 --num-demos 10 \
+		--dynamics slow --work-dir $(DEMO_DIR)/work
+	MINARI_DATASETS_PATH=$(CURDIR)/$(DEMO_DIR)/datasets $(VENV)/bin/minari show dmg/stack/dmp-slow-v0
+	MINARI_DATASETS_PATH=$(CURDIR)/$(DEMO_DIR)/datasets $(VENV)/bin/dmg view dmg/stack/dmp-slow-v0 --episode 0 \
+		--out $(DEMO_DIR)/generated_episode_0.gif
 
 test: install
 	$(PY) -m pytest -q
@@ -22,6 +28,8 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_env.py
 	$(PY) benchmarks/bench_vs_robosuite.py
+	$(PY) benchmarks/bench_dynamics.py
+	$(PY) benchmarks/bench_generation.py
 
 lint: install
 	$(VENV)/bin/ruff check dmg_envs tests benchmarks examples

@@ -117,6 +117,26 @@ def generate(
 
 
 @app.command()
+def view(
+    dataset_id: Annotated[str, typer.Argument(help="Minari dataset id")],
+    episode: Annotated[int, typer.Option(min=0, help="episode index")] = 0,
+    out: Annotated[Path, typer.Option(help="output file, .gif or .mp4")] = Path("episode.gif"),
+    camera: Annotated[str, typer.Option(help="camera name")] = "agentview",
+    width: Annotated[int, typer.Option(min=16)] = 320,
+    height: Annotated[int, typer.Option(min=16)] = 240,
+):
+    """Render one stored episode of a dataset, replayed in its recovered env, to a GIF or MP4."""
+    _headless_gl_default()
+    from dmg_envs.datagen.replay import render_episode
+    from dmg_envs.video import write_video
+
+    frames, summary = render_episode(dataset_id, episode, camera=camera, width=width, height=height)
+    path = write_video(out, frames, fps=summary["fps"])
+    typer.echo(f"rendered episode {episode} of {dataset_id} ({summary['steps']} steps, success "
+               f"{summary['success']}) to {path.resolve()}")
+
+
+@app.command()
 def replay(dataset_id: Annotated[str, typer.Argument(help="Minari dataset id")]):
     """Replay every episode of a dataset in its recovered env; fails unless every one ends in success."""
     from dmg_envs.datagen.replay import replay_dataset

@@ -34,6 +34,29 @@ def replay_dataset(dataset_id: str, episodes: list[int] | None = None) -> dict[s
             "results": results}
 
 
+def render_episode(dataset_id: str, episode: int = 0, camera: str = "agentview", width: int = 320,
+                   height: int = 240) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Frames of one stored episode, replayed in the dataset's recovered (dynamic) env."""
+    import minari
+
+    dataset = minari.load_dataset(dataset_id)
+    if not 0 <= episode < dataset.total_episodes:
+        raise IndexError(f"{dataset_id} has episodes 0..{dataset.total_episodes - 1}, not {episode}")
+    env = dataset.recover_environment(eval_env=True, render_mode="rgb_array", render_camera=camera,
+                                      width=width, height=height)
+    (meta,) = dataset.storage.get_episode_metadata([episode])
+    (data,) = dataset.iterate_episodes([episode])
+    env.reset(seed=int(meta["seed"]), options=meta.get("options"))
+    frames = [env.render()]
+    info: dict[str, Any] = {}
+    for action in data.actions:
+        _, _, _, _, info = env.step(action)
+        frames.append(env.render())
+    fps = env.metadata["render_fps"]
+    env.close()
+    return frames, {"fps": fps, "steps": len(data.actions), "success": bool(info.get("is_success", False))}
+
+
 def _same_observation(obs: Any, stored: Any, step: int) -> bool:
     if isinstance(obs, dict):
         return all(np.array_equal(obs[key], stored[key][step]) for key in obs)

@@ -176,3 +176,16 @@ def test_generation_refuses_to_overwrite_and_to_mix_runs(isolated_datasets):
                  overwrite=True)
     with pytest.raises(InvalidConfigError, match="choose one of"):
         GenerationConfig(generator="gan")
+
+
+def test_view_renders_a_generated_episode(isolated_datasets):
+    from PIL import Image
+
+    summary = generate(GenerationConfig(num_demos=1, dynamics="slow"), workers=1)
+    out = isolated_datasets / "episode.gif"
+    result = runner.invoke(app, ["view", summary["dataset_id"], "--out", str(out), "--width", "80", "--height", "60"])
+    assert result.exit_code == 0, result.output
+    steps = len(minari.load_dataset(summary["dataset_id"])[0].actions)
+    with Image.open(out) as gif:
+        assert gif.n_frames == steps + 1 and gif.size == (80, 60)
+    assert "success True" in result.output
