@@ -3,12 +3,15 @@
 Per subtask, when it starts: observe the reference object, transform the source segment's end-effector
 poses rigidly with T_new = T_object_now . inv(T_object_source) . T_eef_source, prepend a 5-step linear
 interpolation from the current pose, then replay the result open loop with Gaussian action noise 0.05;
-the gripper replays the demo. Written here from the paper's description.
+the gripper replays the demo. Subtask boundaries are the termination signals plus a random offset of
+10-20 steps per attempt (MimicGen's setting: the pick then ends after the lift has begun, so the move
+to the next subtask starts in the air). Written here from the paper's description.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -22,6 +25,7 @@ from dmg_envs.wrappers.dmp_expert import MAX_DELTA_POS, MAX_DELTA_ROT, upright_f
 
 INTERPOLATION_STEPS = 5
 ACTION_NOISE = 0.05
+BOUNDARY_OFFSET = (10, 20)  # [steps] added to each subtask's end, drawn per attempt
 
 
 class MimicGenPolicy:
@@ -38,7 +42,12 @@ class MimicGenPolicy:
             raise InvalidConfigError("the MimicGen baseline here handles one arm")
         self._task, self._arm, self._rng, self._noise = task, task.arms[0], rng, noise
         self._demo = demo
-        self._segments = segment_demo(demo, task.subtask_spec)[self._arm]
+        segments = segment_demo(demo, task.subtask_spec)[self._arm]
+        # Shift every inner boundary later by a random offset, keeping each segment non-empty.
+        ends = [min(s.end + int(rng.integers(BOUNDARY_OFFSET[0], BOUNDARY_OFFSET[1] + 1)), demo.num_steps - 1)
+                if i < len(segments) - 1 else s.end for i, s in enumerate(segments)]
+        starts = [0] + ends[:-1]
+        self._segments = [replace(s, start=a, end=max(b, a + 1)) for s, a, b in zip(segments, starts, ends)]
         self.reset()
 
     def reset(self) -> None:
