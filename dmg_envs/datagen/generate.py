@@ -238,7 +238,7 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
     """
     import minari
 
-    if not overwrite and config.dataset_id in minari.list_local_datasets():
+    if not overwrite and config.dataset_id in minari.list_local_datasets() and not _same_run(config):
         raise GenerationError(f"dataset {config.dataset_id!r} exists; pass overwrite=True (--overwrite) to replace it")
     load_demo(config)  # fail early on a bad source
     folder = Path(work_dir) if work_dir is not None else Path("dmg-work") / config.dataset_id.replace("/", "_")
@@ -278,6 +278,14 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
     if kept:
         summary["dataset_path"] = str(write_dataset(config, state, kept, attempts))
     return summary
+
+
+def _same_run(config: GenerationConfig) -> bool:
+    """Whether the existing dataset was written by a run of this very configuration (one being resumed)."""
+    import minari
+
+    written = minari.load_dataset(config.dataset_id).storage.metadata.get("dmg_generation", {})
+    return all(written.get(key) == value for key, value in asdict(config).items() if key != "num_demos")
 
 
 def _summary(config: GenerationConfig, state: RunState, first_seed: int, seconds: float,

@@ -157,7 +157,7 @@ def test_interrupted_run_keeps_its_demos_and_resumes_to_the_same_dataset(isolate
     assert partial["interrupted"] and 1 <= partial["kept"] < 6
     readable = minari.load_dataset(config.dataset_id)
     assert readable.total_episodes == partial["kept"]
-    resumed = generate(config, workers=2, overwrite=True)
+    resumed = generate(config, workers=2)  # the same call resumes, and replaces its own partial dataset
     assert not resumed["interrupted"] and resumed["kept"] == 6
     resumed_seeds = minari.load_dataset(config.dataset_id).storage.metadata["dmg_generation"]["episode_seeds"]
     # the same dataset as a run that was never interrupted
@@ -169,8 +169,9 @@ def test_interrupted_run_keeps_its_demos_and_resumes_to_the_same_dataset(isolate
 def test_generation_refuses_to_overwrite_and_to_mix_runs(isolated_datasets):
     config = GenerationConfig(num_demos=1)
     generate(config, workers=1)
-    with pytest.raises(GenerationError, match="exists"):
-        generate(config, workers=1)
+    assert generate(config, workers=1)["kept"] == 1  # the same run again: nothing to do, same dataset
+    with pytest.raises(GenerationError, match="exists"):  # another run (seed) would replace its dataset
+        generate(GenerationConfig(num_demos=1, seed=5), workers=1)
     with pytest.raises(GenerationError, match="another configuration"):
         generate(GenerationConfig(num_demos=1, seed=5), work_dir="dmg-work/dmg_stack_dmp-static-v0", workers=1,
                  overwrite=True)
