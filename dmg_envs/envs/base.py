@@ -117,11 +117,9 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         self._build_contact_tables()
         self._object_position_index = np.array(  # (n, 3) qpos addresses of the objects' positions
             [[adr + i for i in range(3)] for adr in self._object_qpos_adr.values()], dtype=np.int64).reshape(-1, 3)
-        n = self._num_entities
         self._blocking_codes = {  # contacts that make an object not free: with an arm or another object
-            name: frozenset(code for other in (*self.arms, *(o for o in self._object_qpos_adr if o != name))
-                            for ea in self._contact_group(name) for eb in self._contact_group(other)
-                            for code in (ea * n + eb, eb * n + ea))
+            name: frozenset().union(*(self._pair_codes_of(name, other) for other in
+                                      (*self.arms, *(o for o in self._object_qpos_adr if o != name))))
             for name in self._object_qpos_adr}
         self._build_observation_layout()
 
@@ -371,19 +369,18 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         Names: an object, "table" (table and floor), an arm ("robot0") or a finger pad
         ("robot0_left_pad", "robot0_right_pad"); an arm includes its pads.
         """
-        codes = self._pair_codes.get((a, b))
-        if codes is None:
-            n = self._num_entities
-            # both orders, since a contact may list either entity first
-            codes = frozenset(code for ea in self._contact_group(a) for eb in self._contact_group(b)
-                              for code in (ea * n + eb, eb * n + ea))
-            self._pair_codes[(a, b)] = codes
-        return not self._contact_pairs().isdisjoint(codes)
+        return not self._contact_pairs().isdisjoint(self._pair_codes_of(a, b))
 
     def grasped(self, obj: str, arm: str = "robot0") -> bool:
         """Whether both finger pads of `arm` touch `obj` (robosuite's grasp test)."""
-        self._object_adr(obj)
-        return self.in_contact(obj, f"{arm}_left_pad") and self.in_contact(obj, f"{arm}_right_pad")
+        codes = self._grasp_codes.get((obj, arm))
+        if codes is None:  # validated and resolved once per (object, arm): this runs every step
+            self._object_adr(obj)
+            self._arm(arm)
+            codes = (self._pair_codes_of(obj, f"{arm}_left_pad"), self._pair_codes_of(obj, f"{arm}_right_pad"))
+            self._grasp_codes[(obj, arm)] = codes
+        pairs = self._contact_pairs()
+        return not pairs.isdisjoint(codes[0]) and not pairs.isdisjoint(codes[1])
 
     @property
     def subtask_spec(self) -> dict[str, list[dict[str, str]]]:
@@ -542,9 +539,20 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
             groups[arm.name] = tuple(entity[n] for n in (arm.name, f"{arm.name}_left_pad", f"{arm.name}_right_pad"))
         self._geom_entity = geom_entity
         self._pair_codes: dict[tuple[str, str], frozenset[int]] = {}
+        self._grasp_codes: dict[tuple[str, str], tuple[frozenset[int], frozenset[int]]] = {}
         self._num_entities = len(names)
         self._geom_entity_list = geom_entity.tolist()  # indexed per contact in plain Python (few contacts)
         self._groups = groups
+
+    def _pair_codes_of(self, a: str, b: str) -> frozenset[int]:
+        """Contact codes meaning "a touches b", in both orders (a contact may list either entity first)."""
+        codes = self._pair_codes.get((a, b))
+        if codes is None:
+            n = self._num_entities
+            codes = frozenset(code for ea in self._contact_group(a) for eb in self._contact_group(b)
+                              for code in (ea * n + eb, eb * n + ea))
+            self._pair_codes[(a, b)] = codes
+        return codes
 
     def _contact_group(self, name: str) -> tuple[int, ...]:
         if name not in self._groups:
