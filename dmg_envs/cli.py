@@ -113,6 +113,8 @@ def generate(
     typer.echo("")
     if summary["interrupted"]:
         typer.echo("interrupted: finished demos are kept; run the same command again to resume")
+    if summary["exhausted"]:
+        typer.echo(f"stopped after the attempt limit with {summary['kept']} of {num_demos} demos")
     typer.echo(json.dumps({k: v for k, v in summary.items()}, indent=2))
 
 

@@ -36,7 +36,9 @@ def test_flat_observation_is_the_dict_in_key_order(env_id):
     dict_obs, _ = dict_env.reset(seed=5)
     flat_obs, _ = flat_env.reset(seed=5)
     np.testing.assert_array_equal(flat_obs, np.concatenate(list(dict_obs.values())))
-    assert flat_env.observation_space.shape == flat_obs.shape
+    np.testing.assert_array_equal(flat_obs, gym.spaces.flatten(dict_env.observation_space, dict_obs))
+    assert list(dict_env.observation_space.spaces) == list(dict_obs)
+    assert flat_env.observation_space.shape == flat_obs.shape == (43,)
 
 
 def test_make_with_module_prefix_needs_no_prior_import():

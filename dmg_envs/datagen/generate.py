@@ -8,6 +8,7 @@ is there, and calling it again with the same arguments resumes where it stopped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import platform
@@ -24,6 +25,7 @@ import numpy as np
 
 from dmg_envs.datagen.source import SourceDemo, load_source_demos
 from dmg_envs.errors import DmgError, InvalidConfigError
+from dmg_envs.registration import MAX_EPISODE_STEPS
 
 TASKS = {"stack": "dmg/Stack-v0"}
 GENERATORS = ("dmp", "mimicgen")
@@ -51,6 +53,8 @@ class GenerationConfig:
         seed: the first attempt's seed is SEED_OFFSET + seed; attempt i uses the next i.
         max_steps: an attempt that has not succeeded by then fails.
         reset_distribution: "D0" or "D1".
+        max_attempts: the run stops after this many attempts even if short of `num_demos` (default
+            10 x num_demos + 50), so a generator that cannot succeed does not run forever.
     """
 
     task: str = "stack"
@@ -62,6 +66,11 @@ class GenerationConfig:
     seed: int = 0
     max_steps: int = 300
     reset_distribution: str = "D0"
+    max_attempts: int | None = None
+
+    @property
+    def attempt_limit(self) -> int:
+        return self.max_attempts if self.max_attempts is not None else 10 * self.num_demos + 50
 
     def __post_init__(self):
         from dmg_envs.wrappers.presets import PRESETS
@@ -74,6 +83,15 @@ class GenerationConfig:
             raise InvalidConfigError(f"dynamics {self.dynamics!r} is not a preset; choose one of {sorted(PRESETS)}")
         if self.num_demos < 1:
             raise InvalidConfigError(f"num_demos must be at least 1, got {self.num_demos}")
+        if self.reset_distribution not in ("D0", "D1"):
+            raise InvalidConfigError(
+                f"reset_distribution {self.reset_distribution!r} is not valid; choose 'D0' or 'D1'")
+        if not 1 <= self.max_steps <= MAX_EPISODE_STEPS[self.env_id]:
+            raise InvalidConfigError(f"max_steps must lie in [1, {MAX_EPISODE_STEPS[self.env_id]}] (the env's time "
+                                     f"limit), got {self.max_steps}")
+        if self.max_attempts is not None and self.max_attempts < self.num_demos:
+            raise InvalidConfigError(
+                f"max_attempts ({self.max_attempts}) must be at least num_demos ({self.num_demos})")
 
     @property
     def env_id(self) -> str:
@@ -138,7 +156,7 @@ class _Attempts:
 
             env = self.env
             obs, info = env.reset(seed=seed)
-            policy = MimicGenPolicy(env, self.demo, np.random.default_rng(seed))
+            policy = MimicGenPolicy(env, self.demo, policy_rng(seed))
         observations, actions, rewards, successes = [obs], [], [], []
         solved_for = 0
         for _ in range(config.max_steps):
@@ -156,6 +174,12 @@ class _Attempts:
                        observations=stacked, actions=np.array(actions, dtype=np.float32),
                        rewards=np.array(rewards, dtype=np.float64),
                        infos={"is_success": np.array(successes)})
+
+
+def policy_rng(seed: int) -> np.random.Generator:
+    """A policy's own generator for an episode seed: a stream independent of the env's (which
+    `reset(seed=seed)` seeds with the same number)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
 
 
 _WORKER: _Attempts | None = None
@@ -184,12 +208,12 @@ class RunState:
         folder.mkdir(parents=True, exist_ok=True)
         config_file = folder / "config.json"
         if config_file.exists():
+            # The same run may ask for more (or fewer) demos; anything else is another run.
             previous = json.loads(config_file.read_text())
-            if previous != asdict(config):
+            if _run_identity(previous) != _run_identity(asdict(config)):
                 raise GenerationError(f"{folder} holds a run with another configuration ({previous}); "
                                       f"remove it or use another --work-dir")
-        else:
-            config_file.write_text(json.dumps(asdict(config), indent=2))
+        config_file.write_text(json.dumps(asdict(config), indent=2))
         outcomes = {}
         log = folder / "attempts.jsonl"
         if log.exists():
@@ -213,11 +237,13 @@ class RunState:
             log.write(json.dumps(entry) + "\n")
         self.outcomes[episode.seed] = episode.success
 
-    def kept_seeds(self, first_seed: int, num_demos: int) -> tuple[list[int], int]:
-        """The successes among the unbroken run of finished seeds from `first_seed` (at most `num_demos`),
-        and how many attempts that run took: what the dataset holds does not depend on worker timing."""
+    def kept_seeds(self, first_seed: int, num_demos: int, attempt_limit: int | None = None) -> tuple[list[int], int]:
+        """The successes among the unbroken run of finished seeds from `first_seed` (at most `num_demos`,
+        within `attempt_limit` attempts), and how many attempts that run took: what the dataset holds does
+        not depend on worker timing."""
         kept, seed = [], first_seed
-        while seed in self.outcomes and len(kept) < num_demos:
+        while seed in self.outcomes and len(kept) < num_demos and (attempt_limit is None
+                                                                   or seed - first_seed < attempt_limit):
             if self.outcomes[seed]:
                 kept.append(seed)
             seed += 1
@@ -233,8 +259,9 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
     """Run attempts until `config.num_demos` successes, then write the Minari dataset `config.dataset_id`.
 
     Returns a summary (dataset id and path, attempts, successes, success rate, seconds, demos/s,
-    interrupted). On KeyboardInterrupt the dataset is written from the successes so far (if any) and the
-    summary says `interrupted`; run again to resume.
+    interrupted, exhausted). On KeyboardInterrupt the dataset is written from the successes so far (if
+    any) and the summary says `interrupted`; run again to resume. If `config.attempt_limit` attempts give
+    fewer than `num_demos` successes, the dataset holds those and the summary says `exhausted`.
     """
     import minari
 
@@ -251,15 +278,20 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
         if len(kept) < config.num_demos:
             with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(config,)) as pool:
                 pending, next_seed = set(), first_seed
+                limit = first_seed + config.attempt_limit
                 while True:
-                    kept, _ = state.kept_seeds(first_seed, config.num_demos)
-                    if len(kept) >= config.num_demos:
+                    kept, attempts = state.kept_seeds(first_seed, config.num_demos, config.attempt_limit)
+                    if len(kept) >= config.num_demos or attempts >= config.attempt_limit:
                         break
                     while len(pending) < 2 * workers:  # keep every worker busy, with one queued each
                         while next_seed in state.outcomes:
                             next_seed += 1
+                        if next_seed >= limit:
+                            break
                         pending.add(pool.submit(_worker_run, next_seed))
                         next_seed += 1
+                    if not pending:
+                        break
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         episode = future.result()
@@ -274,23 +306,31 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
         interrupted = True
     summary = _summary(config, state, first_seed, time.perf_counter() - start, fresh)
     summary["interrupted"] = interrupted
-    kept, attempts = state.kept_seeds(first_seed, config.num_demos)
+    kept, attempts = state.kept_seeds(first_seed, config.num_demos, config.attempt_limit)
+    summary["exhausted"] = not interrupted and len(kept) < config.num_demos
     if kept:
         summary["dataset_path"] = str(write_dataset(config, state, kept, attempts))
     return summary
 
 
+def _run_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """What makes two configurations the same run: everything but how many demos and attempts it asks for."""
+    return {key: value for key, value in config.items() if key not in ("num_demos", "max_attempts")}
+
+
 def _same_run(config: GenerationConfig) -> bool:
-    """Whether the existing dataset was written by a run of this very configuration (one being resumed)."""
+    """Whether the existing dataset was written by this run (being resumed, or extended to more demos):
+    then the new dataset holds all of its episodes and replacing it loses nothing."""
     import minari
 
     written = minari.load_dataset(config.dataset_id).storage.metadata.get("dmg_generation", {})
-    return all(written.get(key) == value for key, value in asdict(config).items() if key != "num_demos")
+    same = all(written.get(key) == value for key, value in _run_identity(asdict(config)).items())
+    return same and config.num_demos >= written.get("num_demos", math.inf)
 
 
 def _summary(config: GenerationConfig, state: RunState, first_seed: int, seconds: float,
              fresh: list[int]) -> dict[str, Any]:
-    kept, attempts = state.kept_seeds(first_seed, config.num_demos)
+    kept, attempts = state.kept_seeds(first_seed, config.num_demos, config.attempt_limit)
     finished = len(state.outcomes)
     successes = sum(state.outcomes.values())
     return {"dataset_id": config.dataset_id, "kept": len(kept), "num_demos": config.num_demos,

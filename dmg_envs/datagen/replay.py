@@ -18,16 +18,18 @@ def replay_dataset(dataset_id: str, episodes: list[int] | None = None) -> dict[s
     indices = list(range(dataset.total_episodes)) if episodes is None else list(episodes)
     metadata = list(dataset.storage.get_episode_metadata(indices))
     results = []
-    for index, episode, meta in zip(indices, dataset.iterate_episodes(indices), metadata):
-        seed = meta.get("seed")
-        obs, info = env.reset(seed=None if seed is None else int(seed), options=meta.get("options"))
-        matches = _same_observation(obs, episode.observations, 0)
-        for step, action in enumerate(episode.actions, start=1):
-            obs, _, _, _, info = env.step(action)
-            matches = matches and _same_observation(obs, episode.observations, step)
-        results.append({"episode": index, "seed": None if seed is None else int(seed),
-                        "success": bool(info["is_success"]), "observations_match": bool(matches)})
-    env.close()
+    try:
+        for index, episode, meta in zip(indices, dataset.iterate_episodes(indices), metadata):
+            seed = meta.get("seed")
+            obs, info = env.reset(seed=None if seed is None else int(seed), options=meta.get("options"))
+            matches = _same_observation(obs, episode.observations, 0)
+            for step, action in enumerate(episode.actions, start=1):
+                obs, _, _, _, info = env.step(action)
+                matches = matches and _same_observation(obs, episode.observations, step)
+            results.append({"episode": index, "seed": None if seed is None else int(seed),
+                            "success": bool(info["is_success"]), "observations_match": bool(matches)})
+    finally:
+        env.close()
     failed = [r["episode"] for r in results if not r["success"]]
     return {"dataset_id": dataset_id, "episodes": len(results), "successes": len(results) - len(failed),
             "failed_episodes": failed, "observations_match": all(r["observations_match"] for r in results),
@@ -44,16 +46,18 @@ def render_episode(dataset_id: str, episode: int = 0, camera: str = "agentview",
         raise IndexError(f"{dataset_id} has episodes 0..{dataset.total_episodes - 1}, not {episode}")
     env = dataset.recover_environment(eval_env=True, render_mode="rgb_array", render_camera=camera,
                                       width=width, height=height)
-    (meta,) = dataset.storage.get_episode_metadata([episode])
-    (data,) = dataset.iterate_episodes([episode])
-    env.reset(seed=int(meta["seed"]), options=meta.get("options"))
-    frames = [env.render()]
-    info: dict[str, Any] = {}
-    for action in data.actions:
-        _, _, _, _, info = env.step(action)
-        frames.append(env.render())
-    fps = env.metadata["render_fps"]
-    env.close()
+    try:  # the renderer must be closed even if replaying fails
+        (meta,) = dataset.storage.get_episode_metadata([episode])
+        (data,) = dataset.iterate_episodes([episode])
+        env.reset(seed=int(meta["seed"]), options=meta.get("options"))
+        frames = [env.render()]
+        info: dict[str, Any] = {}
+        for action in data.actions:
+            _, _, _, _, info = env.step(action)
+            frames.append(env.render())
+        fps = env.metadata["render_fps"]
+    finally:
+        env.close()
     return frames, {"fps": fps, "steps": len(data.actions), "success": bool(info.get("is_success", False))}
 
 

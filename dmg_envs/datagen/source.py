@@ -14,7 +14,7 @@ import numpy as np
 
 from dmg_envs.errors import DmgError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: states are mjSTATE_INTEGRATION (controls, applied forces, mocap poses included)
 
 
 class SourceDemoError(DmgError, ValueError):

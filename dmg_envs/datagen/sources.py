@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 
 from dmg_envs.datagen.demonstrators import StackDemonstrator
+from dmg_envs.datagen.generate import policy_rng
 from dmg_envs.datagen.source import SourceDemo, record_episode, save_source_demos
 from dmg_envs.errors import InvalidConfigError
 
@@ -16,7 +16,8 @@ DEMONSTRATORS = {"stack": ("dmg/Stack-v0", StackDemonstrator)}
 
 def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100) -> list[SourceDemo]:
     """`count` successful demos of `task` from consecutive episode seeds starting at `seed` (failed tries
-    are skipped); the demonstrator's noise is seeded with the episode seed: same arguments, same demos."""
+    are skipped); the demonstrator's noise comes from its own stream of the episode seed (`policy_rng`):
+    same arguments, same demos."""
     if task not in DEMONSTRATORS:
         raise InvalidConfigError(f"task {task!r} has no demonstrator; choose one of {sorted(DEMONSTRATORS)}")
     env_id, demonstrator = DEMONSTRATORS[task]
@@ -25,7 +26,7 @@ def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100
     while len(demos) < count:
         if episode_seed - seed >= max_tries + count:
             raise RuntimeError(f"the {task} demonstrator failed too often ({episode_seed - seed} tries)")
-        demo = record_episode(env, demonstrator(np.random.default_rng(episode_seed)), seed=episode_seed)
+        demo = record_episode(env, demonstrator(policy_rng(episode_seed)), seed=episode_seed)
         demo.attrs["demonstrator"] = demonstrator.__name__
         if demo.success:
             demos.append(demo)

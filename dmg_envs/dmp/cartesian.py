@@ -48,6 +48,6 @@ class CartesianDMP:
         return self.position.phase
 
     def converged(self, position_tolerance: float, rotation_tolerance: float, phase: float = 0.05) -> bool:
-        """Whether the phase has run out and the pose is within the tolerances [m], [rad] of the goal."""
+        """Whether the phase is below `phase` and the pose is within the tolerances [m], [rad] of the goal."""
         return (self.position.converged(position_tolerance, phase)
                 and self.orientation.converged(rotation_tolerance, phase))

@@ -154,7 +154,9 @@ class TransformationSystem(ABC):
         return float(np.linalg.norm(self._error(self.goal, self.state)))
 
     def converged(self, tolerance: float, phase: float = 0.05) -> bool:
-        """Whether the phase has run out (below `phase`) and the state is within `tolerance` of the goal."""
+        """Whether the phase is below `phase` and the state is within `tolerance` of the goal. (With the
+        default alpha_s, a phase of 0.05 is reached a third of the way through tau: the distance test
+        does most of the work.)"""
         return self.phase < phase and self.distance_to_goal() < tolerance
 
 

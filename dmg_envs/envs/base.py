@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from typing import Any
 
 import gymnasium as gym
@@ -41,6 +42,7 @@ RENDER_MODES = ("rgb_array", "human")
 
 _BADQACC, _BADQVEL, _BADQPOS = (int(mujoco.mjtWarning.mjWARN_BADQACC), int(mujoco.mjtWarning.mjWARN_BADQVEL),
                                 int(mujoco.mjtWarning.mjWARN_BADQPOS))
+_STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 _DELTA_SCALE = np.array([MAX_DELTA_POS] * 3 + [MAX_DELTA_ROT] * 3)
 
 
@@ -141,9 +143,11 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         if obs_mode == "flat":
             self.observation_space = spaces.Box(-np.inf, np.inf, shape=(self._obs_size,), dtype=np.float64)
         else:
-            self.observation_space = spaces.Dict({
-                key: spaces.Box(-np.inf, np.inf, shape=(part.stop - part.start,), dtype=np.float64)
-                for key, part in self._obs_slices})
+            # An OrderedDict keeps the observation's key order (a plain dict would be sorted), so that
+            # gymnasium.spaces.flatten gives the flat observation.
+            self.observation_space = spaces.Dict(OrderedDict(
+                (key, spaces.Box(-np.inf, np.inf, shape=(part.stop - part.start,), dtype=np.float64))
+                for key, part in self._obs_slices))
 
     # ------------------------------------------------------------------ task hooks
     @abstractmethod
@@ -348,18 +352,19 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         self._pairs = None
 
     def get_state(self) -> np.ndarray:
-        """The full physics state (time, qpos, qvel, act, ...; MuJoCo's mjSTATE_FULLPHYSICS) as a vector."""
-        state = np.empty(mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_FULLPHYSICS))
-        mujoco.mj_getState(self.model, self.data, state, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        """Everything that determines the simulation's future (MuJoCo's mjSTATE_INTEGRATION: time, qpos,
+        qvel, act, controls, applied forces, fixture (mocap) poses, ...) as a vector."""
+        state = np.empty(mujoco.mj_stateSize(self.model, _STATE))
+        mujoco.mj_getState(self.model, self.data, state, _STATE)
         return state
 
     def set_state(self, state: npt.ArrayLike) -> None:
         """Restore a state from `get_state` and recompute everything derived from it."""
         state = np.asarray(state, dtype=np.float64)
-        expected = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        expected = mujoco.mj_stateSize(self.model, _STATE)
         if state.shape != (expected,):
             raise InvalidConfigError(f"state has shape {state.shape}, expected ({expected},) for this scene")
-        mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        mujoco.mj_setState(self.model, self.data, state, _STATE)
         mujoco.mj_forward(self.model, self.data)
         self._pairs = None
 

@@ -34,11 +34,10 @@ class StackEnv(ManipulationEnv):
     world frame, then the gripper value.
 
     ## Observation Space
-    A Dict of float64 vectors (or, with `obs_mode="flat"`, their concatenation in this order):
-    `robot0_eef_pos` (3), `robot0_eef_quat` (4, w-x-y-z), `robot0_gripper_qpos` (2),
-    `robot0_joint_pos` (7), `robot0_joint_vel` (7), `cubeA_pos` (3), `cubeA_quat` (4), `cubeB_pos` (3),
-    `cubeB_quat` (4), `gripper_to_cubeA` (3, cubeA_pos - robot0_eef_pos), `cubeA_to_cubeB`
-    (3, cubeB_pos - cubeA_pos).
+    A Dict of float64 vectors (or, with `obs_mode="flat"`, their 43 values concatenated in this order):
+    `robot0_joint_pos` (7), `robot0_gripper_qpos` (2), `cubeA_pos` (3), `cubeA_quat` (4), `cubeB_pos` (3),
+    `cubeB_quat` (4), `robot0_joint_vel` (7), `robot0_eef_pos` (3), `robot0_eef_quat` (4, w-x-y-z),
+    `gripper_to_cubeA` (3, cubeA_pos - robot0_eef_pos), `cubeA_to_cubeB` (3, cubeB_pos - cubeA_pos).
 
     ## Rewards
     `sparse`: 1 in a successful state, else 0. `dense`: the highest reached stage of
@@ -116,6 +115,6 @@ class StackEnv(ManipulationEnv):
         if self.grasped("cubeA"):
             lift = cube_a[2] - TABLE_TOP_Z - CUBE_A.half_size[2]
             reward = max(reward, 0.35 + 0.15 * min(1.0, max(lift, 0.0) / 0.05))
-            if lift > LIFT_HEIGHT:
+            if cube_a[2] > TABLE_TOP_Z + LIFT_HEIGHT:  # lifted as `is_success` counts it
                 reward = max(reward, 0.5 + 0.25 * (1.0 - np.tanh(10.0 * np.linalg.norm(cube_a[:2] - cube_b[:2]))))
         return float(reward)

@@ -24,7 +24,10 @@ def upright_frame(pose: np.ndarray) -> np.ndarray:
     here, turned by this much", and a goal above it must stay above it.
     """
     rotation = pose[:3, :3]
-    axis = rotation[:, int(np.argmin(np.abs(rotation[2])))]
+    # The axis nearest the vertical is "up"; the next one (cyclically) gives the heading. (Choosing the
+    # most horizontal axis instead would tie between two axes of an upright box and flip by 90 degrees.)
+    up = int(np.argmax(np.abs(rotation[2])))
+    axis = rotation[:, (up + 1) % 3]
     return make_pose(pose[:3, 3], rotvec_to_mat([0.0, 0.0, math.atan2(axis[1], axis[0])]))
 
 
@@ -166,10 +169,10 @@ class DMPExpert(gym.Wrapper):
         return goal[:3, 3], mat_to_quat(goal[:3, :3])
 
     def _gripper(self, plan: _SubtaskPlan) -> float:
-        # The demo's command at the time this phase had in the demo.
+        # The demo's command at the step whose end this phase stands for (the DMP has just been stepped).
         dmp = plan.dmp.position
         elapsed = -dmp.demo_duration * math.log(max(dmp.phase, 1e-12)) / dmp.phase_system.alpha_s
-        return float(plan.gripper[min(int(elapsed / self._dt), len(plan.gripper) - 1)])
+        return float(plan.gripper[min(max(round(elapsed / self._dt) - 1, 0), len(plan.gripper) - 1)])
 
     def _report(self) -> dict[str, Any]:
         return {"subtask": np.int64(self._index), "phase": np.float64(self._plans[self._index].dmp.phase)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,14 +25,14 @@ class EpisodeGate:
 
     def __init__(self, probability: float = 1.0, time_window: Sequence[float] | None = None,
                  subtask: str | None = None, subtask_fraction: float = 1.0):
-        if not (isinstance(probability, (int, float)) and 0.0 <= probability <= 1.0):
+        if not (isinstance(probability, numbers.Real) and 0.0 <= probability <= 1.0):
             raise InvalidConfigError(f"probability must lie in [0, 1], got {probability!r}")
         if time_window is not None:
             valid = len(time_window) == 2 and all(math.isfinite(t) for t in time_window)
             if not valid or time_window[0] > time_window[1]:
                 raise InvalidConfigError(f"time_window must be [start, end] in seconds, got {time_window!r}")
             time_window = (float(time_window[0]), float(time_window[1]))
-        if not (isinstance(subtask_fraction, (int, float)) and 0.0 < subtask_fraction <= 1.0):
+        if not (isinstance(subtask_fraction, numbers.Real) and 0.0 < subtask_fraction <= 1.0):
             raise InvalidConfigError(f"subtask_fraction must lie in (0, 1], got {subtask_fraction!r}")
         self.probability, self.time_window = float(probability), time_window
         self.subtask, self.subtask_fraction = subtask, float(subtask_fraction)

@@ -8,6 +8,7 @@ along a world axis (0: x, 1: y) when the object meets the workspace edge or anot
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -47,7 +48,7 @@ class MotionModel(ABC):
 
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
             raise InvalidConfigError(f"{name} must be a positive number, got {value!r}")
 
 
@@ -141,7 +142,7 @@ class Jump(MotionModel):
     def __init__(self, dt: float, interval: float = 1.5, distance: float = 0.05, yaw: float = 0.5):
         super().__init__(dt)
         _check_positive(interval=interval, distance=distance)
-        if not (math.isfinite(yaw) and yaw >= 0):
+        if not (isinstance(yaw, numbers.Real) and math.isfinite(yaw) and yaw >= 0):
             raise InvalidConfigError(f"yaw must be a non-negative number, got {yaw!r}")
         self.probability = 1.0 - math.exp(-dt / float(interval))
         self.distance, self.yaw = float(distance), float(yaw)

@@ -124,10 +124,12 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if name not in free or not (dx or dy or dyaw):
                 continue
             x, y, z = positions[name]
-            if not self._x_low <= x + dx <= self._x_high:
+            # Bounce only off an edge the step would cross outwards: an object left outside (pushed there
+            # by the arm) may still move back in.
+            if (x + dx > self._x_high and dx > 0) or (x + dx < self._x_low and dx < 0):
                 model.bounce(0)
                 dx = -dx
-            if not self._y_low <= y + dy <= self._y_high:
+            if (y + dy > self._y_high and dy > 0) or (y + dy < self._y_low and dy < 0):
                 model.bounce(1)
                 dy = -dy
             dx, dy = self._clear_of_others(positions, name, dx, dy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,8 @@ class RobotStatePerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     Disturbances start as a Poisson process, on average one every `interval` [s] per arm. `push` applies
     a world-frame force of `magnitude` [N] in a uniformly random direction to the hand for `duration`
-    [s]; the arm's joint impedance yields and recovers. `joint_offset` displaces the 7 joints by
+    [s]; the arm's joint impedance yields, and stays where the push left it until the policy moves it
+    back (delta actions are relative to the current pose). `joint_offset` displaces the 7 joints by
     N(0, `magnitude`^2) [rad] each at once, as a knock would. All randomness comes from the env's
     seeded generator. `info["robot_perturbation"]` maps each arm to what acts this step: the force [N]
     (3,) for `push`, the joint offset [rad] (7,) for `joint_offset` (zeros otherwise).
@@ -59,7 +61,7 @@ class RobotStatePerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if kind not in KINDS:
             raise InvalidConfigError(f"kind {kind!r} is not valid; choose one of {', '.join(map(repr, KINDS))}")
         for name, value in (("magnitude", magnitude), ("interval", interval), ("duration", duration)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
                 raise InvalidConfigError(f"{name} must be a positive number, got {value!r}")
         task = env.unwrapped
         self.arms = tuple(task.arms if arms is None else arms)

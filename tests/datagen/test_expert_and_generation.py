@@ -190,3 +190,47 @@ def test_view_renders_a_generated_episode(isolated_datasets):
     with Image.open(out) as gif:
         assert gif.n_frames == steps + 1 and gif.size == (80, 60)
     assert "success True" in result.output
+
+
+def test_upright_frame_of_a_resting_cube_does_not_flip():
+    """A cube at rest has two horizontal axes: the heading must not jump between them step to step."""
+    from dmg_envs.wrappers.dmp_expert import upright_frame
+
+    env = gym.make("dmg/Stack-v0")
+    for seed in range(5):
+        env.reset(seed=seed)
+        yaws = []
+        for _ in range(40):
+            env.step(np.array([0, 0, 0, 0, 0, 0, -1.0], dtype=np.float32))
+            frame = upright_frame(env.unwrapped.object_poses()["cubeA"])
+            yaws.append(np.arctan2(frame[1, 0], frame[0, 0]))
+        jumps = np.abs(np.angle(np.exp(1j * np.diff(yaws))))
+        assert jumps.max() < 0.01
+
+
+def test_a_run_can_ask_for_more_demos_and_stops_at_its_attempt_limit(isolated_datasets):
+    generate(GenerationConfig(num_demos=2), workers=1)
+    more = generate(GenerationConfig(num_demos=4), workers=1)  # same run, more demos: extends it
+    assert more["kept"] == 4 and more["attempts_this_call"] == 2
+    with pytest.raises(GenerationError, match="exists"):  # a smaller run would replace the larger dataset
+        generate(GenerationConfig(num_demos=1), work_dir="elsewhere", workers=1)
+    hopeless = generate(GenerationConfig(num_demos=5, generator="mimicgen", dynamics="fast", max_attempts=6),
+                        workers=2)
+    assert hopeless["exhausted"] and hopeless["kept"] < 5 and hopeless["attempts"] == 6
+
+
+@pytest.mark.parametrize("kwargs, message", [({"reset_distribution": "D2"}, "reset_distribution"),
+                                             ({"max_steps": 500}, "time limit"),
+                                             ({"num_demos": 5, "max_attempts": 2}, "max_attempts")])
+def test_generation_config_is_checked_up_front(kwargs, message):
+    with pytest.raises(InvalidConfigError, match=message):
+        GenerationConfig(**kwargs)
+
+
+def test_policy_noise_is_independent_of_the_env_reset_noise():
+    from dmg_envs.datagen.generate import policy_rng
+
+    env = gym.make("dmg/Stack-v0")
+    env.reset(seed=10003)
+    assert not np.allclose(policy_rng(10003).normal(size=8), np.random.default_rng(10003).normal(size=8))
+    np.testing.assert_array_equal(policy_rng(10003).normal(size=8), policy_rng(10003).normal(size=8))

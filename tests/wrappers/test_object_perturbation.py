@@ -208,3 +208,22 @@ def test_time_window_limits_the_motion():
         _, _, _, _, info = env.step(HOLD)
         moved.append(bool(np.abs(info["perturbation"]["cubeA"]).sum()))
     assert np.flatnonzero(moved).tolist() == list(range(10, 20))  # steps starting at 0.5 s .. 0.95 s
+
+
+def test_an_object_left_outside_the_workspace_may_drift_back_in():
+    env = ObjectPerturbation(gym.make("dmg/Stack-v0"), motion="drift", params={"speed": 0.02}, objects=["cubeA"])
+    task = env.unwrapped
+    env.reset(seed=0)
+    x_high = task.OBJECT_WORKSPACE_XY[1][0]
+    task.set_object_pose("cubeA", make_pose([x_high + 0.015, 0.0, TABLE_TOP_Z + 0.0199], np.eye(3)))
+    task.set_object_pose("cubeB", make_pose([-0.15, 0.2, TABLE_TOP_Z + 0.0249], np.eye(3)))
+    env._motions["cubeA"].velocity = [-0.02, 0.0]  # heading back in
+    for _ in range(20):
+        env.step(HOLD)
+    assert task.object_position("cubeA")[0] < x_high
+
+
+def test_numpy_numbers_are_accepted_as_arguments():
+    env = ObjectPerturbation(gym.make("dmg/Stack-v0"), motion="drift", params={"speed": np.float32(0.02)},
+                             probability=np.float64(0.5))
+    env.reset(seed=0)
