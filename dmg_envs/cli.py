@@ -92,6 +92,7 @@ def generate(
     reset_distribution: Annotated[str, typer.Option(help="D0 or D1")] = "D0",
     work_dir: Annotated[Path | None, typer.Option(help="where finished attempts are kept (resume)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing dataset with this id")] = False,
+    keep_failures: Annotated[bool, typer.Option(help="also write the failed attempts as <id>-failures")] = False,
 ):
     """Generate a Minari dataset dmg/<task>/<generator>-<dynamics>-v0 from one source demo.
 
@@ -102,7 +103,8 @@ def generate(
 
     config = GenerationConfig(task=task, source=f"{task}_{source}" if source.isdigit() else source,
                               source_index=source_index, num_demos=num_demos, dynamics=dynamics,
-                              generator=generator, seed=seed, reset_distribution=reset_distribution)
+                              generator=generator, seed=seed, reset_distribution=reset_distribution,
+                              keep_failures=keep_failures)
 
     def show(progress: dict) -> None:
         typer.echo(f"\r{progress['dataset_id']}: {progress['kept']}/{progress['num_demos']} demos, "

@@ -55,6 +55,7 @@ class GenerationConfig:
         reset_distribution: "D0" or "D1".
         max_attempts: the run stops after this many attempts even if short of `num_demos` (default
             10 x num_demos + 50), so a generator that cannot succeed does not run forever.
+        keep_failures: also write the failed attempts, as the dataset `failures_dataset_id`.
     """
 
     task: str = "stack"
@@ -67,6 +68,7 @@ class GenerationConfig:
     max_steps: int = 300
     reset_distribution: str = "D0"
     max_attempts: int | None = None
+    keep_failures: bool = False
 
     @property
     def attempt_limit(self) -> int:
@@ -100,6 +102,10 @@ class GenerationConfig:
     @property
     def dataset_id(self) -> str:
         return f"dmg/{self.task}/{self.generator}-{self.dynamics}-v0"
+
+    @property
+    def failures_dataset_id(self) -> str:
+        return f"dmg/{self.task}/{self.generator}-{self.dynamics}-failures-v0"
 
     def source_path(self) -> Path:
         shipped = DEMOS_DIR / f"{self.source}.hdf5"
@@ -226,8 +232,8 @@ class RunState:
                     outcomes[int(entry["seed"])] = bool(entry["success"])
         return cls(outcomes, folder)
 
-    def record(self, episode: Episode) -> None:
-        if episode.success:
+    def record(self, episode: Episode, keep_failures: bool = False) -> None:
+        if episode.success or keep_failures:
             partial = self.folder / f"episode_{episode.seed}.pkl.partial"
             with open(partial, "wb") as file:
                 pickle.dump(episode, file)
@@ -295,7 +301,7 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         episode = future.result()
-                        state.record(episode)
+                        state.record(episode, config.keep_failures)
                         fresh[0] += 1
                         fresh[1] += episode.success
                     if progress is not None:
@@ -308,8 +314,15 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
     summary["interrupted"] = interrupted
     kept, attempts = state.kept_seeds(first_seed, config.num_demos, config.attempt_limit)
     summary["exhausted"] = not interrupted and len(kept) < config.num_demos
+    # The expert's reference score: the mean return of the successes (sparse reward: steps in success).
+    reference = float(np.mean([state.load(seed).rewards.sum() for seed in kept])) if kept else 1.0
     if kept:
-        summary["dataset_path"] = str(write_dataset(config, state, kept, attempts))
+        summary["dataset_path"] = str(write_dataset(config, state, kept, attempts, reference))
+    failed = [seed for seed in range(first_seed, first_seed + attempts) if not state.outcomes.get(seed, True)]
+    if config.keep_failures and failed:
+        summary["failures_dataset_path"] = str(write_dataset(config, state, failed, attempts, reference,
+                                                             failures=True))
+        summary["failures_dataset_id"] = config.failures_dataset_id
     return summary
 
 
@@ -341,15 +354,18 @@ def _summary(config: GenerationConfig, state: RunState, first_seed: int, seconds
 
 
 # ---------------------------------------------------------------------------------------------- Minari
-def write_dataset(config: GenerationConfig, state: RunState, seeds: list[int], attempts: int) -> Path:
-    """Write the kept episodes as the Minari dataset `config.dataset_id` (replacing an older one)."""
+def write_dataset(config: GenerationConfig, state: RunState, seeds: list[int], attempts: int,
+                  reference_score: float, failures: bool = False) -> Path:
+    """Write the episodes of `seeds` as the Minari dataset `config.dataset_id` (or, with `failures`,
+    `config.failures_dataset_id`), replacing an older one. Reference scores: 0 (random actions never
+    stack) and `reference_score` (the generator's successes)."""
     import minari
     from minari.data_collector import EpisodeBuffer
 
-    if config.dataset_id in minari.list_local_datasets():
-        minari.delete_dataset(config.dataset_id)
+    dataset_id = config.failures_dataset_id if failures else config.dataset_id
+    if dataset_id in minari.list_local_datasets():
+        minari.delete_dataset(dataset_id)
     buffers = []
-    returns = []
     for index, seed in enumerate(seeds):
         episode = state.load(seed)
         steps = len(episode.actions)
@@ -359,25 +375,27 @@ def write_dataset(config: GenerationConfig, state: RunState, seeds: list[int], a
                                      observations={k: list(v) for k, v in episode.observations.items()},
                                      actions=list(episode.actions), rewards=list(episode.rewards),
                                      terminations=list(np.zeros(steps, dtype=bool)), truncations=list(truncations)))
-        returns.append(float(episode.rewards.sum()))
     env = make_env(config)
     demo = load_demo(config)
     dataset = minari.create_dataset_from_buffers(
-        dataset_id=config.dataset_id, buffer=buffers, env=env.spec, eval_env=env.spec,
+        dataset_id=dataset_id, buffer=buffers, env=env.spec, eval_env=env.spec,
         algorithm_name=f"dmg-envs {config.generator} generator ({GENERATOR_NAMES[config.generator]})",
         author="dmg-envs", author_email="dmg-envs@users.noreply.github.com",
         code_permalink="https://pypi.org/project/dmg-envs/",
-        ref_min_score=0.0, ref_max_score=float(np.mean(returns)),
-        description=(f"{len(seeds)} successful {config.task} demonstrations generated by the {config.generator} "
-                     f"generator from source demo {config.source}[{config.source_index}] under the "
-                     f"'{config.dynamics}' dynamics preset ({attempts} attempts)."),
+        ref_min_score=0.0, ref_max_score=reference_score,
+        description=(f"{len(seeds)} {'failed' if failures else 'successful'} {config.task} demonstrations "
+                     f"generated by the {config.generator} generator from source demo "
+                     f"{config.source}[{config.source_index}] under the '{config.dynamics}' dynamics preset "
+                     f"({attempts} attempts)."),
         requirements=_requirements())
     env.close()
     dataset.storage.update_metadata({"dmg_generation": {
-        **asdict(config), "dataset_id": config.dataset_id, "source_seed": demo.seed,
+        **asdict(config), "dataset_id": dataset_id, "failures": failures, "source_seed": demo.seed,
         "dynamics_wrappers": [asdict(wrapper) for wrapper in (env.spec.additional_wrappers or ())],
-        "episode_seeds": seeds, "attempts": attempts, "successes": len(seeds),
-        "success_rate": len(seeds) / attempts, "package_version": _version("dmg-envs"),
+        "episode_seeds": seeds, "attempts": attempts,
+        "successes": attempts - len(seeds) if failures else len(seeds),
+        "success_rate": (attempts - len(seeds) if failures else len(seeds)) / attempts,
+        "package_version": _version("dmg-envs"),
         "python": platform.python_version()}})
     return Path(dataset.storage.data_path).parent
 

@@ -234,3 +234,14 @@ def test_policy_noise_is_independent_of_the_env_reset_noise():
     env.reset(seed=10003)
     assert not np.allclose(policy_rng(10003).normal(size=8), np.random.default_rng(10003).normal(size=8))
     np.testing.assert_array_equal(policy_rng(10003).normal(size=8), policy_rng(10003).normal(size=8))
+
+
+def test_failures_can_be_kept_in_their_own_dataset(isolated_datasets):
+    config = GenerationConfig(num_demos=2, generator="mimicgen", dynamics="fast", max_attempts=3, keep_failures=True)
+    summary = generate(config, workers=1)
+    assert summary["failures_dataset_id"] == "dmg/stack/mimicgen-fast-failures-v0"
+    failures = minari.load_dataset(config.failures_dataset_id)
+    meta = failures.storage.metadata["dmg_generation"]
+    assert failures.total_episodes == 3 - summary["kept"] and meta["failures"]
+    report = replay_dataset(config.failures_dataset_id)
+    assert report["successes"] == 0 and report["observations_match"]  # honest failures, replayed exactly
