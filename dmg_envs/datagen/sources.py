@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gymnasium as gym
+import mujoco
 
 from dmg_envs.datagen.demonstrators import StackDemonstrator
 from dmg_envs.datagen.generate import policy_rng
@@ -27,7 +28,7 @@ def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100
         if episode_seed - seed >= max_tries + count:
             raise RuntimeError(f"the {task} demonstrator failed too often ({episode_seed - seed} tries)")
         demo = record_episode(env, demonstrator(policy_rng(episode_seed)), seed=episode_seed)
-        demo.attrs["demonstrator"] = demonstrator.__name__
+        demo.attrs.update(demonstrator=demonstrator.__name__, mujoco=mujoco.__version__)
         if demo.success:
             demos.append(demo)
         episode_seed += 1
