@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
 import platform
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -121,7 +120,6 @@ class Episode:
     observations: dict[str, np.ndarray]
     actions: np.ndarray
     rewards: np.ndarray
-    infos: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- attempts
@@ -163,7 +161,7 @@ class _Attempts:
             env = self.env
             obs, info = env.reset(seed=seed)
             policy = MimicGenPolicy(env, self.demo, policy_rng(seed))
-        observations, actions, rewards, successes = [obs], [], [], []
+        observations, actions, rewards = [obs], [], []
         solved_for = 0
         for _ in range(config.max_steps):
             action = policy(obs)
@@ -171,15 +169,13 @@ class _Attempts:
             observations.append(obs)
             actions.append(action)
             rewards.append(reward)
-            successes.append(bool(info["is_success"]))
             solved_for = solved_for + 1 if info["is_success"] else 0
             if solved_for > SUCCESS_HOLD_STEPS or terminated or truncated:
                 break
         stacked = {key: np.array([o[key] for o in observations]) for key in observations[0]}
         return Episode(seed=seed, success=solved_for > SUCCESS_HOLD_STEPS or bool(info["is_success"]),
                        observations=stacked, actions=np.array(actions, dtype=np.float32),
-                       rewards=np.array(rewards, dtype=np.float64),
-                       infos={"is_success": np.array(successes)})
+                       rewards=np.array(rewards, dtype=np.float64))
 
 
 def policy_rng(seed: int) -> np.random.Generator:
@@ -410,7 +406,4 @@ def _version(package: str) -> str:
 def _requirements() -> list[str]:
     return [f"{name}=={_version(name)}" for name in ("dmg-envs", "mujoco", "gymnasium", "minari", "numpy")]
 
-
-def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
 
