@@ -10,7 +10,6 @@ to the next subtask starts in the air). Written here from the paper's descriptio
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import gymnasium as gym
@@ -20,8 +19,8 @@ from dmg_envs.datagen.segmentation import segment_demo
 from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.dmp import quaternion
 from dmg_envs.errors import InvalidConfigError
-from dmg_envs.sim.transforms import invert_pose, make_pose, mat_to_quat, rotvec_to_mat
-from dmg_envs.wrappers.dmp_expert import MAX_DELTA_POS, MAX_DELTA_ROT, upright_frame
+from dmg_envs.sim.transforms import invert_pose, mat_to_quat
+from dmg_envs.wrappers.dmp_expert import MAX_DELTA_POS, MAX_DELTA_ROT, nearest_yaw_turn, upright_frame
 
 INTERPOLATION_STEPS = 5
 ACTION_NOISE = 0.05
@@ -61,16 +60,11 @@ class MimicGenPolicy:
         current = self._task.eef_pose(self._arm)
         # Among the object's equivalent yaws, the one that keeps the segment's end closest to the
         # gripper's current orientation (as the DMP expert does).
-        order = self._task.object_yaw_symmetry(segment.reference_object)
-        best, best_angle = None, math.inf
-        for k in range(order):
-            turn = make_pose(np.zeros(3), rotvec_to_mat([0.0, 0.0, 2.0 * math.pi * k / order]))
-            transform = current_object @ turn @ invert_pose(source_object)
-            end = transform @ demo_poses[-1]
-            angle = np.linalg.norm(quaternion.rotation_between(mat_to_quat(end[:3, :3]), mat_to_quat(current[:3, :3])))
-            if angle < best_angle:
-                best, best_angle = transform, angle
-        targets = [best @ pose for pose in demo_poses]
+        to_source = invert_pose(source_object)
+        turn = nearest_yaw_turn(current_object, to_source @ demo_poses[-1], current,
+                                self._task.object_yaw_symmetry(segment.reference_object))
+        transform = current_object @ turn @ to_source
+        targets = [transform @ pose for pose in demo_poses]
         first = targets[0]
         interpolation = []
         start_quat, first_quat = mat_to_quat(current[:3, :3]), mat_to_quat(first[:3, :3])

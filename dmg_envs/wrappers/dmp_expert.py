@@ -31,6 +31,21 @@ def upright_frame(pose: np.ndarray) -> np.ndarray:
     return make_pose(pose[:3, 3], rotvec_to_mat([0.0, 0.0, math.atan2(axis[1], axis[0])]))
 
 
+def nearest_yaw_turn(world_object: np.ndarray, object_to_pose: np.ndarray, current: np.ndarray,
+                     order: int) -> np.ndarray:
+    """Of the `order` yaw turns (4x4) that map a symmetric object onto itself, the one for which the pose
+    `world_object . turn . object_to_pose` is oriented closest to the `current` pose."""
+    current_quat = mat_to_quat(current[:3, :3])
+    best, best_angle = np.eye(4), math.inf
+    for k in range(order):
+        turn = make_pose(np.zeros(3), rotvec_to_mat([0.0, 0.0, 2.0 * math.pi * k / order]))
+        pose = world_object @ turn @ object_to_pose
+        angle = np.linalg.norm(quaternion.rotation_between(mat_to_quat(pose[:3, :3]), current_quat))
+        if angle < best_angle - 1e-9:
+            best, best_angle = turn, angle
+    return best
+
+
 class _SubtaskPlan:
     """What the expert keeps of one segment of the source demo."""
 
@@ -152,16 +167,8 @@ class DMPExpert(gym.Wrapper):
     def _nearest_equivalent_grasp(self, plan: _SubtaskPlan, current: np.ndarray) -> np.ndarray:
         """The object-frame yaw turn (4x4) giving the goal orientation closest to the current gripper's."""
         obj = plan.segment.reference_object
-        order = self._task.object_yaw_symmetry(obj)
         world_object = upright_frame(self._task.object_poses()[obj])
-        best, best_angle = np.eye(4), math.inf
-        for k in range(order):
-            turn = make_pose(np.zeros(3), rotvec_to_mat([0.0, 0.0, 2.0 * math.pi * k / order]))
-            goal = world_object @ turn @ plan.object_to_eef
-            angle = np.linalg.norm(quaternion.rotation_between(mat_to_quat(goal[:3, :3]), mat_to_quat(current[:3, :3])))
-            if angle < best_angle - 1e-9:
-                best, best_angle = turn, angle
-        return best
+        return nearest_yaw_turn(world_object, plan.object_to_eef, current, self._task.object_yaw_symmetry(obj))
 
     def _goal(self, plan: _SubtaskPlan) -> tuple[np.ndarray, np.ndarray]:
         world_object = upright_frame(self._task.object_poses()[plan.segment.reference_object])
