@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import mujoco
@@ -44,6 +44,19 @@ _BADQACC, _BADQVEL, _BADQPOS = (int(mujoco.mjtWarning.mjWARN_BADQACC), int(mujoc
                                 int(mujoco.mjtWarning.mjWARN_BADQPOS))
 _STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 _DELTA_SCALE = np.array([MAX_DELTA_POS] * 3 + [MAX_DELTA_ROT] * 3)
+
+
+class _ArmIO(NamedTuple):
+    """What a step reads and writes for one arm, resolved once: views on the simulation state."""
+
+    arm: ArmHandles
+    action_offset: int  # of the arm's 7 values in the action
+    controller: DiffIKController
+    reference: np.ndarray  # activations: the joint position references
+    joint_positions: np.ndarray  # qpos of the arm's 7 joints
+    velocity_ctrl: np.ndarray  # controls of the reference actuators: joint velocity [rad/s]
+    damping_ctrl: np.ndarray  # controls of the damping actuators: the same velocity, fed forward
+    gripper_actuator: int
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -106,7 +119,6 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
 
         self._arms = tuple(ArmHandles.from_model(self.model, i) for i in range(self.NUM_ARMS))
         self._arm_index = {arm.name: i for i, arm in enumerate(self._arms)}
-        self._controllers = tuple(DiffIKController(self.model, arm, self.control_dt) for arm in self._arms)
         self._object_qpos_adr = {
             obj.name: self.model.joint(f"{obj.name}_joint").qposadr[0] for obj in self.OBJECTS}
         self._object_dof_adr = {
@@ -137,8 +149,12 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         self._action_low = self.action_space.low.astype(np.float64)
         self._action_high = self.action_space.high.astype(np.float64)
         self._action_bounds = (self._action_low.tolist(), self._action_high.tolist())
+        self._action_uniform_bounds = (  # one (low, high) pair for every value: the common, cheaper check
+            (float(self._action_low.min()), float(self._action_high.max()))
+            if np.ptp(self._action_low) == 0 and np.ptp(self._action_high) == 0 else None)
         self._pairs: set[int] | None = None
         self._unstable_count = 0
+        self._bind_state()
         self._reset_sim(np.random.default_rng(0))
         if obs_mode == "flat":
             self.observation_space = spaces.Box(-np.inf, np.inf, shape=(self._obs_size,), dtype=np.float64)
@@ -186,21 +202,22 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
     def step(self, action: npt.ArrayLike):
         action = self._check_action(action)
         model, data = self.model, self.data
-        for index, (arm, controller) in enumerate(zip(self._arms, self._controllers)):
-            arm_action = action[7 * index:7 * index + 7]
+        # This path runs between two 25-substep physics calls that evict Python's working set from the
+        # caches, so every call costs several times its warm price: views and index tables are bound
+        # once (see _bind_state) and the work is arranged into few NumPy and MuJoCo calls.
+        ctrl = self._ctrl
+        for arm, offset, controller, reference, joint_positions, velocity_ctrl, damping_ctrl, gripper in self._arm_io:
             if self.control_mode == "delta":
                 # robosuite OSC_POSE semantics: the target is the current pose moved by the scaled action
                 # (rotation about world axes), so the pose error is the scaled action itself.
-                pose_error = _DELTA_SCALE * arm_action[:6]
+                controller.compute(action[offset:offset + 6], _DELTA_SCALE, velocity_ctrl)
             else:
-                pose_error = self._absolute_pose_error(arm, arm_action)
-            velocity = controller.compute(data, pose_error)
-            data.act[arm.reference_slice] = data.qpos[arm.qpos_slice]  # the reference ramps from here
-            data.ctrl[arm.actuator_slice] = velocity
-            data.ctrl[arm.damping_slice] = velocity
-            data.ctrl[arm.gripper_actuator] = GRIPPER_OPEN_WIDTH * 0.5 * (1.0 - float(arm_action[6]))
+                controller.compute(self._absolute_pose_error(arm, action[offset:offset + 7]), 1.0, velocity_ctrl)
+            damping_ctrl[...] = velocity_ctrl
+            reference[...] = joint_positions  # the position reference ramps from where the joints are
+            ctrl[gripper] = GRIPPER_OPEN_WIDTH * 0.5 * (1.0 - float(action[offset + 6]))
         start_time = data.time
-        mujoco.mj_step(model, data, nstep=self.substeps)
+        mujoco.mj_step(model, data, self.substeps)
         # MuJoCo resets the state (time included) on a bad value: a clock that ran on rules that out cheaply.
         unstable = not (0.0 < start_time < data.time) and self._sim_diverged()
         if unstable:
@@ -393,6 +410,38 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         return {}
 
     # ------------------------------------------------------------------ internals
+    def _bind_state(self) -> None:
+        """Resolve, once, the views on `self.data` and the controllers that every step uses."""
+        data = self.data
+        self._ctrl = data.ctrl
+        self._qpos = data.qpos
+        self._arm_io = tuple(
+            _ArmIO(arm, 7 * index, DiffIKController(self.model, data, arm, self.control_dt),
+                   data.act[arm.reference_slice], data.qpos[arm.qpos_slice], data.ctrl[arm.actuator_slice],
+                   data.ctrl[arm.damping_slice], arm.gripper_actuator)
+            for index, arm in enumerate(self._arms))
+        qpos_source, qpos_target = self._qpos_obs
+        contiguous = isinstance(qpos_source, slice)
+        self._qpos_gather = None if contiguous else (qpos_source, qpos_target)
+        self._obs_copies = ((qpos_target, data.qpos[qpos_source]),) if contiguous else ()
+        for site, dofs, joint_vel, pos, _ in self._arm_obs:
+            self._obs_copies += ((joint_vel, data.qvel[dofs]), (pos, data.site_xpos[site]))
+        self._obs_quats = tuple((quat, data.site_xmat[site]) for site, _, _, _, quat in self._arm_obs)
+
+    _BOUND = ("_ctrl", "_qpos", "_arm_io", "_qpos_gather", "_obs_copies", "_obs_quats")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Views on `data` would unpickle as copies that no longer follow the simulation: rebind instead.
+        state = self.__dict__.copy()
+        for name in self._BOUND:
+            del state[name]
+        state["_renderer"] = state["_viewer"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind_state()
+
     def _arm(self, name: str) -> ArmHandles:
         if name not in self._arm_index:
             raise UnknownNameError("arm", name, self.arms)
@@ -409,8 +458,10 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         return self._object_qpos_adr[name]
 
     def _check_action(self, action: npt.ArrayLike) -> np.ndarray:
-        """Validated float64 copy of `action`; values outside the action space are clipped, not rejected."""
-        action = np.array(action, dtype=np.float64)
+        """Validated `action` as a float array; values outside the action space are clipped (into a copy),
+        not rejected. A float array within bounds is used as it is: the env never writes into it."""
+        if type(action) is not np.ndarray or action.dtype.kind != "f":
+            action = np.array(action, dtype=np.float64)
         if action.shape != self._action_shape:
             raise InvalidActionError(
                 f"action has shape {action.shape}, expected {self._action_shape} "
@@ -420,8 +471,13 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         if not all(map(math.isfinite, values)):
             bad = [i for i, value in enumerate(values) if not math.isfinite(value)]
             raise InvalidActionError(f"action contains NaN or inf at indices {bad}: {values}")
-        if any(v < low or v > high for v, low, high in zip(values, self._action_bounds[0], self._action_bounds[1])):
-            action.clip(self._action_low, self._action_high, out=action)
+        if self._action_uniform_bounds is not None:
+            low, high = self._action_uniform_bounds
+            out_of_range = min(values) < low or max(values) > high
+        else:
+            out_of_range = any(v < low or v > high for v, low, high in zip(values, *self._action_bounds))
+        if out_of_range:
+            action = np.clip(action, self._action_low, self._action_high)
         return action
 
     def _absolute_pose_error(self, arm: ArmHandles, arm_action: np.ndarray) -> np.ndarray:
@@ -489,25 +545,35 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
 
         qpos_source = np.concatenate([np.arange(adr, adr + size) for adr, _, size in qpos_parts])
         qpos_count = len(qpos_source)
-        # A slice when the source addresses are contiguous (they are for every scene built here).
+        # A slice (a view: one copy per step) when the source addresses are contiguous, as they are when
+        # every joint belongs to an arm or an object.
         contiguous = np.array_equal(qpos_source, np.arange(qpos_source[0], qpos_source[0] + qpos_count))
         self._qpos_obs = (slice(int(qpos_source[0]), int(qpos_source[0]) + qpos_count) if contiguous else qpos_source,
                           slice(0, qpos_count))
         self._arm_obs = tuple((arm.tcp_site, arm.dof_slice, slices[f"{arm.name}_joint_vel"],
                                slices[f"{arm.name}_eef_pos"], slices[f"{arm.name}_eef_quat"]) for arm in self._arms)
-        self._relative_obs = tuple((slices[key], slices[origin], slices[target])
-                                   for key, origin, target in self.RELATIVE_OBSERVATIONS)
+        # The relative vectors are the last keys: one subtraction of two gathers fills them all.
+        self._relative_obs = None
+        if self.RELATIVE_OBSERVATIONS:
+            first, last = slices[self.RELATIVE_OBSERVATIONS[0][0]], slices[self.RELATIVE_OBSERVATIONS[-1][0]]
+            origins = np.concatenate([np.arange(slices[origin].start, slices[origin].stop)
+                                      for _, origin, _ in self.RELATIVE_OBSERVATIONS])
+            targets = np.concatenate([np.arange(slices[target].start, slices[target].stop)
+                                      for _, _, target in self.RELATIVE_OBSERVATIONS])
+            self._relative_obs = (slice(first.start, last.stop), targets, origins)
 
     def _observation(self):
-        data = self.data
         flat = np.empty(self._obs_size)
-        flat[self._qpos_obs[1]] = data.qpos[self._qpos_obs[0]]
-        for site, dofs, joint_vel, pos, quat in self._arm_obs:
-            flat[joint_vel] = data.qvel[dofs]
-            flat[pos] = data.site_xpos[site]
-            mujoco.mju_mat2Quat(flat[quat], data.site_xmat[site])
-        for key, origin, target in self._relative_obs:
-            np.subtract(flat[target], flat[origin], out=flat[key])
+        for target, source in self._obs_copies:
+            flat[target] = source
+        if self._qpos_gather is not None:
+            index, target = self._qpos_gather
+            np.take(self._qpos, index, out=flat[target])
+        for target, xmat in self._obs_quats:
+            mujoco.mju_mat2Quat(flat[target], xmat)
+        if self._relative_obs is not None:
+            block, targets, origins = self._relative_obs
+            np.subtract(flat.take(targets), flat.take(origins), out=flat[block])
         if self.obs_mode == "flat":
             return flat
         # Views into this step's fresh vector: no key shares memory with another or with a later step.
@@ -545,8 +611,10 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         self._geom_entity = geom_entity
         self._pair_codes: dict[tuple[str, str], frozenset[int]] = {}
         self._grasp_codes: dict[tuple[str, str], tuple[frozenset[int], frozenset[int]]] = {}
-        self._num_entities = len(names)
-        self._geom_entity_list = geom_entity.tolist()  # indexed per contact in plain Python (few contacts)
+        self._num_entities = n = len(names)
+        # _pair_code[a][b]: the code of geoms a and b touching, looked up per contact in plain Python (few
+        # contacts per step: cheaper than NumPy calls).
+        self._pair_code = [[ea * n + eb for eb in geom_entity.tolist()] for ea in geom_entity.tolist()]
         self._groups = groups
 
     def _pair_codes_of(self, a: str, b: str) -> frozenset[int]:
@@ -567,6 +635,6 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
     def _contact_pairs(self) -> set[int]:
         """Codes `a * n + b` of entity pairs in contact (a, b as MuJoCo lists them); cached per state."""
         if self._pairs is None:
-            entity, n = self._geom_entity_list, self._num_entities
-            self._pairs = {entity[a] * n + entity[b] for a, b in self.data.contact.geom.tolist()}
+            pair_code = self._pair_code
+            self._pairs = {pair_code[a][b] for a, b in self.data.contact.geom.tolist()}
         return self._pairs

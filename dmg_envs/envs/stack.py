@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numpy as np
 
 from dmg_envs.envs.base import ManipulationEnv
@@ -18,6 +21,17 @@ LIFT_HEIGHT = 0.04  # [m] cubeA's centre above the table for success, as robosui
 # Cubes start sunk this deep into the table, about their resting penetration under gravity: they neither
 # drop at the first step nor start out of contact.
 RESTING_PENETRATION = 1e-4  # [m]
+
+
+class _SignalTables(NamedTuple):
+    """What the per-step signals look up: contact codes of cubeA with each pad and with cubeB, and the qpos
+    addresses of the cubes' heights."""
+
+    left_pad: frozenset[int]
+    right_pad: frozenset[int]
+    cubes: frozenset[int]
+    cube_a_z: int
+    cube_b_z: int
 
 
 class StackEnv(ManipulationEnv):
@@ -76,24 +90,32 @@ class StackEnv(ManipulationEnv):
             pos = (x, y, TABLE_TOP_Z + cube.half_size[2] - RESTING_PENETRATION)
             self.set_object_pose(cube.name, make_pose(pos, rotvec_to_mat((0.0, 0.0, yaw))))
 
-    def _cube_a_on_cube_b(self) -> bool:
-        height = self.data.qpos[self._object_qpos_adr["cubeA"] + 2] - self.data.qpos[self._object_qpos_adr["cubeB"] + 2]
-        return bool(height > CUBE_B.half_size[2]) and self.in_contact("cubeA", "cubeB")
-
-    def subtask_signals(self) -> dict[str, bool]:
-        return {"grasp_cubeA": self.grasped("cubeA"), "cubeA_on_cubeB": self._cube_a_on_cube_b()}
-
-    def is_success(self) -> bool:
-        return self._success(self.subtask_signals())
-
-    def _success(self, signals: dict[str, bool]) -> bool:
-        lifted = self.data.qpos[self._object_qpos_adr["cubeA"] + 2] > TABLE_TOP_Z + LIFT_HEIGHT
-        return bool(lifted and signals["cubeA_on_cubeB"] and not signals["grasp_cubeA"])
+    @functools.cached_property
+    def _signal_tables(self) -> _SignalTables:
+        return _SignalTables(
+            left_pad=self._pair_codes_of("cubeA", "robot0_left_pad"),
+            right_pad=self._pair_codes_of("cubeA", "robot0_right_pad"),
+            cubes=self._pair_codes_of("cubeA", "cubeB"),
+            cube_a_z=int(self._object_qpos_adr["cubeA"]) + 2,
+            cube_b_z=int(self._object_qpos_adr["cubeB"]) + 2,
+        )
 
     def _task_info(self) -> dict[str, bool]:
-        info = self.subtask_signals()
-        info["is_success"] = self._success(info)
+        # Runs every step: contact codes and addresses are resolved once (_signal_tables), not per call.
+        tables, pairs, qpos = self._signal_tables, self._contact_pairs(), self._qpos
+        cube_a_z = qpos.item(tables.cube_a_z)
+        grasped = not pairs.isdisjoint(tables.left_pad) and not pairs.isdisjoint(tables.right_pad)
+        on_cube_b = cube_a_z - qpos.item(tables.cube_b_z) > CUBE_B.half_size[2] and not pairs.isdisjoint(tables.cubes)
+        success = cube_a_z > TABLE_TOP_Z + LIFT_HEIGHT and on_cube_b and not grasped
+        return {"grasp_cubeA": grasped, "cubeA_on_cubeB": on_cube_b, "is_success": success}
+
+    def subtask_signals(self) -> dict[str, bool]:
+        info = self._task_info()
+        del info["is_success"]
         return info
+
+    def is_success(self) -> bool:
+        return self._task_info()["is_success"]
 
     @property
     def subtask_spec(self) -> dict[str, list[dict[str, str]]]:
@@ -103,16 +125,17 @@ class StackEnv(ManipulationEnv):
         ]}
 
     def _dense_reward(self) -> float:
-        if self.is_success():
+        info = self._task_info()
+        if info["is_success"]:
             return 1.0
-        if self._cube_a_on_cube_b():
+        if info["cubeA_on_cubeB"]:
             return 0.9
         qpos = self.data.qpos
         cube_a = qpos[self._object_qpos_adr["cubeA"]:][:3]
         cube_b = qpos[self._object_qpos_adr["cubeB"]:][:3]
         tcp = self.data.site_xpos[self._arms[0].tcp_site]
         reward = 0.25 * (1.0 - np.tanh(10.0 * np.linalg.norm(cube_a - tcp)))
-        if self.grasped("cubeA"):
+        if info["grasp_cubeA"]:
             lift = cube_a[2] - TABLE_TOP_Z - CUBE_A.half_size[2]
             reward = max(reward, 0.35 + 0.15 * min(1.0, max(lift, 0.0) / 0.05))
             if cube_a[2] > TABLE_TOP_Z + LIFT_HEIGHT:  # lifted as `is_success` counts it

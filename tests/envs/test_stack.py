@@ -145,6 +145,36 @@ def test_out_of_range_actions_are_clipped(stack_env):
         np.testing.assert_array_equal(obs_big[key], obs_clipped[key])
 
 
+def test_actions_of_any_float_dtype_or_a_list_act_the_same_and_are_never_written_to(stack_env):
+    env = stack_env.unwrapped
+    action = np.array([0.3, -0.2, 0.5, 0.1, 0.0, -0.1, 0.4], dtype=np.float32)
+    big = np.array([5.0, 0, 0, 0, 0, 0, -3.0])
+    observations = []
+    for given in (action, action.astype(np.float64), action.tolist(), big):
+        before = np.copy(given)
+        stack_env.reset(seed=4)
+        observations.append(env.step(given)[0])
+        np.testing.assert_array_equal(given, before)  # clipping works on a copy
+    for obs in observations[1:3]:
+        for key in obs:
+            assert obs[key].tobytes() == observations[0][key].tobytes(), key
+
+
+def test_observation_gathers_non_contiguous_qpos_the_same(stack_env):
+    """The per-step observation copies qpos as one slice when the observed joints are contiguous; the
+    gather used otherwise (a scene with joints outside the observation) must give the same vector."""
+    env = stack_env.unwrapped
+    stack_env.reset(seed=2)
+    env.step(np.full(7, 0.2))
+    sliced = env._observation()
+    (target, _), *rest = env._obs_copies
+    source = np.arange(env._qpos_obs[0].start, env._qpos_obs[0].stop)
+    env._qpos_gather, env._obs_copies = (source, target), tuple(rest)
+    gathered = env._observation()
+    for key in sliced:
+        assert sliced[key].tobytes() == gathered[key].tobytes(), key
+
+
 @pytest.mark.parametrize("steps_before", [0, 5])
 def test_diverging_simulation_truncates_instead_of_crashing(stack_env, tmp_path, monkeypatch, steps_before):
     monkeypatch.chdir(tmp_path)  # MuJoCo logs the warning to MUJOCO_LOG.TXT in the working directory
