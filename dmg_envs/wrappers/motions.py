@@ -97,8 +97,9 @@ class RandomWalk(MotionModel):
         self._draws = []
 
     def step(self, rng: np.random.Generator, t: float) -> tuple[float, float, float]:
-        kick = self._draw(rng)
-        self.velocity = [self.decay * v + k for v, k in zip(self.velocity, kick)]
+        kick_x, kick_y = self._draw(rng)
+        vx, vy = self.velocity
+        self.velocity = [self.decay * vx + kick_x, self.decay * vy + kick_y]
         return self.velocity[0] * self.dt, self.velocity[1] * self.dt, 0.0
 
     def _sample(self, rng: np.random.Generator, count: int) -> np.ndarray:

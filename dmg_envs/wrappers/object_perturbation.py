@@ -14,6 +14,7 @@ from dmg_envs.wrappers.gating import EpisodeGate
 from dmg_envs.wrappers.motions import make_motion
 
 CLEARANCE = 0.002  # [m] kept between the footprint circles of a moved object and another object
+_NO_STEP = (0.0, 0.0, 0.0)
 
 
 class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -117,7 +118,9 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         # Decided on the state the last physics step left, before anything moves.
         free = task.free_objects()
         positions = dict(zip(self._movable, task.object_positions().tolist()))
-        applied = np.zeros((len(self.objects), 3))
+        # Plain Python per object, one array at the end: this runs every control step.
+        applied = [_NO_STEP] * len(self.objects)
+        x_low, x_high, y_low, y_high = self._x_low, self._x_high, self._y_low, self._y_high
         for row, name in enumerate(self.objects):
             model = self._motions[name]
             dx, dy, dyaw = model.step(rng, t)  # stepped even when blocked, so the motion keeps its clock
@@ -126,18 +129,18 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             x, y, z = positions[name]
             # Bounce only off an edge the step would cross outwards: an object left outside (pushed there
             # by the arm) may still move back in.
-            if (x + dx > self._x_high and dx > 0) or (x + dx < self._x_low and dx < 0):
+            if (x + dx > x_high and dx > 0) or (x + dx < x_low and dx < 0):
                 model.bounce(0)
                 dx = -dx
-            if (y + dy > self._y_high and dy > 0) or (y + dy < self._y_low and dy < 0):
+            if (y + dy > y_high and dy > 0) or (y + dy < y_low and dy < 0):
                 model.bounce(1)
                 dy = -dy
             dx, dy = self._clear_of_others(positions, name, dx, dy)
             if dx or dy or dyaw:
                 task.move_object(name, dx, dy, dyaw)
                 positions[name] = [x + dx, y + dy, z]
-                applied[row] = dx, dy, dyaw
-        return applied
+                applied[row] = (dx, dy, dyaw)
+        return np.array(applied)
 
     def _clear_of_others(self, positions: dict[str, list[float]], name: str, dx: float, dy: float):
         """The step, or no step (and a bounce) if it would bring the object too close to another one."""
