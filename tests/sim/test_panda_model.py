@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
@@ -64,7 +65,21 @@ def test_joint_limits_are_frankas():
     model = mujoco.MjModel.from_xml_path(str(scene.PANDA_XML))
     np.testing.assert_allclose(model.jnt_range[3], [-3.0718, -0.0698])
     np.testing.assert_allclose(model.jnt_range[5], [-0.0175, 3.7525])
-    np.testing.assert_allclose(model.jnt_actfrcrange[:7, 1], [87] * 4 + [12] * 3)
+
+
+def test_joint_torques_stay_within_frankas_limits_and_reach_them():
+    """Each joint's two actuators (reference stiffness, damping) may exert Franka's torque limit together,
+    never more, however violent the commands (here they drive at least one joint onto its limit)."""
+    env = gym.make("dmg/Stack-v0")
+    env.reset(seed=0)
+    data = env.unwrapped.data
+    peak = np.zeros(7)
+    for action in np.random.default_rng(0).choice([-1.0, 1.0], size=(150, 7)):
+        env.step(action)
+        peak = np.maximum(peak, np.abs(data.qfrc_actuator[:7]))
+    limits = np.array([87.0] * 4 + [12.0] * 3)
+    assert np.all(peak <= limits + 1e-9), peak
+    assert np.any(peak >= limits - 1e-6), peak  # the cap did bind
 
 
 @pytest.mark.parametrize("name", ["README.md", "LICENSE", "CHANGELOG.md", "scene.xml", "panda.xml"])
