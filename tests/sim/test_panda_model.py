@@ -65,6 +65,7 @@ def test_joint_limits_are_frankas():
     model = mujoco.MjModel.from_xml_path(str(scene.PANDA_XML))
     np.testing.assert_allclose(model.jnt_range[3], [-3.0718, -0.0698])
     np.testing.assert_allclose(model.jnt_range[5], [-0.0175, 3.7525])
+    np.testing.assert_allclose(model.jnt_actfrcrange[:7, 1], [87] * 4 + [12] * 3)
 
 
 def test_joint_torques_stay_within_frankas_limits_and_reach_them():
