@@ -179,8 +179,8 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
         """Whether the task is solved in the current state."""
 
     @abstractmethod
-    def _dense_reward(self) -> float:
-        """Staged reward in [0, 1]."""
+    def _dense_reward(self, info: dict[str, Any]) -> float:
+        """Staged reward in [0, 1], given this step's `info` (signals and `is_success`, already computed)."""
 
     # ------------------------------------------------------------------ spaces
     def _make_action_space(self) -> spaces.Box:
@@ -229,7 +229,7 @@ class ManipulationEnv(gym.Env[Any, np.ndarray], ABC):
             mujoco.mj_comPos(model, data)
             self._pairs = None
         info = self._info(sim_unstable=unstable)
-        reward = self._dense_reward() if self.reward_type == "dense" else float(info["is_success"])
+        reward = self._dense_reward(info) if self.reward_type == "dense" else float(info["is_success"])
         if self.render_mode == "human":
             self.render()
         return self._observation(), reward, False, unstable, info
