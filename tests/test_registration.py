@@ -38,7 +38,8 @@ def test_flat_observation_is_the_dict_in_key_order(env_id):
     np.testing.assert_array_equal(flat_obs, np.concatenate(list(dict_obs.values())))
     np.testing.assert_array_equal(flat_obs, gym.spaces.flatten(dict_env.observation_space, dict_obs))
     assert list(dict_env.observation_space.spaces) == list(dict_obs)
-    assert flat_env.observation_space.shape == flat_obs.shape == (43,)
+    size = sum(space.shape[0] for space in dict_env.observation_space.spaces.values())
+    assert flat_env.observation_space.shape == flat_obs.shape == (size,)
 
 
 def test_make_with_module_prefix_needs_no_prior_import():

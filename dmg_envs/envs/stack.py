@@ -8,11 +8,14 @@ from typing import NamedTuple
 import numpy as np
 
 from dmg_envs.envs.base import ManipulationEnv
-from dmg_envs.sim.scene import TABLE_TOP_Z, BoxObject
+from dmg_envs.envs.task import Subtask
+from dmg_envs.sim.objects import SceneObject
+from dmg_envs.sim.scene import TABLE_TOP_Z
 from dmg_envs.sim.transforms import make_pose, rotvec_to_mat
 
-CUBE_A = BoxObject("cubeA", half_size=(0.02, 0.02, 0.02), rgba=(0.85, 0.15, 0.15, 1.0))
-CUBE_B = BoxObject("cubeB", half_size=(0.025, 0.025, 0.025), rgba=(0.15, 0.7, 0.2, 1.0))
+CUBE_A_HALF, CUBE_B_HALF = 0.02, 0.025  # [m]
+CUBE_A = SceneObject.box("cubeA", half_size=(CUBE_A_HALF,) * 3, rgba=(0.85, 0.15, 0.15, 1.0))
+CUBE_B = SceneObject.box("cubeB", half_size=(CUBE_B_HALF,) * 3, rgba=(0.15, 0.7, 0.2, 1.0))
 
 # Half-ranges of the cubes' xy placement around the table centre [m].
 PLACEMENT_HALF_RANGE = {"D0": (0.08, 0.08), "D1": (0.16, 0.2)}
@@ -76,6 +79,8 @@ class StackEnv(ManipulationEnv):
     """
 
     OBJECTS = (CUBE_A, CUBE_B)
+    SUBTASKS = {"robot0": (Subtask("pick_cubeA", reference="cubeA", signal="grasp_cubeA"),
+                           Subtask("place_on_cubeB", reference="cubeB", signal="cubeA_on_cubeB"))}
     RELATIVE_OBSERVATIONS = (("gripper_to_cubeA", "robot0_eef_pos", "cubeA_pos"),
                              ("cubeA_to_cubeB", "cubeA_pos", "cubeB_pos"))
 
@@ -86,26 +91,26 @@ class StackEnv(ManipulationEnv):
             if np.linalg.norm(xy[0] - xy[1]) >= MIN_CUBE_DISTANCE:
                 break
         yaws = rng.uniform(0.0, 2.0 * np.pi, size=2)
-        for cube, (x, y), yaw in zip(self.OBJECTS, xy, yaws):
-            pos = (x, y, TABLE_TOP_Z + cube.half_size[2] - RESTING_PENETRATION)
+        for cube, half, (x, y), yaw in zip(self.OBJECTS, (CUBE_A_HALF, CUBE_B_HALF), xy, yaws):
+            pos = (x, y, TABLE_TOP_Z + half - RESTING_PENETRATION)
             self.set_object_pose(cube.name, make_pose(pos, rotvec_to_mat((0.0, 0.0, yaw))))
 
     @functools.cached_property
     def _signal_tables(self) -> _SignalTables:
         return _SignalTables(
-            left_pad=self._pair_codes_of("cubeA", "robot0_left_pad"),
-            right_pad=self._pair_codes_of("cubeA", "robot0_right_pad"),
-            cubes=self._pair_codes_of("cubeA", "cubeB"),
-            cube_a_z=int(self._object_qpos_adr["cubeA"]) + 2,
-            cube_b_z=int(self._object_qpos_adr["cubeB"]) + 2,
+            left_pad=self._contacts.codes("cubeA", "robot0_left_pad"),
+            right_pad=self._contacts.codes("cubeA", "robot0_right_pad"),
+            cubes=self._contacts.codes("cubeA", "cubeB"),
+            cube_a_z=self._index.objects["cubeA"].qpos + 2,
+            cube_b_z=self._index.objects["cubeB"].qpos + 2,
         )
 
     def _task_info(self) -> dict[str, bool]:
         # Runs every step: contact codes and addresses are resolved once (_signal_tables), not per call.
-        tables, pairs, qpos = self._signal_tables, self._contact_pairs(), self._qpos
+        tables, pairs, qpos = self._signal_tables, self._contacts.pairs(), self._qpos
         cube_a_z = qpos.item(tables.cube_a_z)
         grasped = not pairs.isdisjoint(tables.left_pad) and not pairs.isdisjoint(tables.right_pad)
-        on_cube_b = cube_a_z - qpos.item(tables.cube_b_z) > CUBE_B.half_size[2] and not pairs.isdisjoint(tables.cubes)
+        on_cube_b = cube_a_z - qpos.item(tables.cube_b_z) > CUBE_B_HALF and not pairs.isdisjoint(tables.cubes)
         success = cube_a_z > TABLE_TOP_Z + LIFT_HEIGHT and on_cube_b and not grasped
         return {"grasp_cubeA": grasped, "cubeA_on_cubeB": on_cube_b, "is_success": success}
 
@@ -117,25 +122,18 @@ class StackEnv(ManipulationEnv):
     def is_success(self) -> bool:
         return self._task_info()["is_success"]
 
-    @property
-    def subtask_spec(self) -> dict[str, list[dict[str, str]]]:
-        return {"robot0": [
-            {"name": "pick_cubeA", "object": "cubeA", "signal": "grasp_cubeA", "kind": "parallel"},
-            {"name": "place_on_cubeB", "object": "cubeB", "signal": "cubeA_on_cubeB", "kind": "parallel"},
-        ]}
-
     def _dense_reward(self, info: dict[str, bool]) -> float:
         if info["is_success"]:
             return 1.0
         if info["cubeA_on_cubeB"]:
             return 0.9
         qpos = self.data.qpos
-        cube_a = qpos[self._object_qpos_adr["cubeA"]:][:3]
-        cube_b = qpos[self._object_qpos_adr["cubeB"]:][:3]
+        cube_a = qpos[self._index.objects["cubeA"].qpos:][:3]
+        cube_b = qpos[self._index.objects["cubeB"].qpos:][:3]
         tcp = self.data.site_xpos[self._arms[0].tcp_site]
         reward = 0.25 * (1.0 - np.tanh(10.0 * np.linalg.norm(cube_a - tcp)))
         if info["grasp_cubeA"]:
-            lift = cube_a[2] - TABLE_TOP_Z - CUBE_A.half_size[2]
+            lift = cube_a[2] - TABLE_TOP_Z - CUBE_A_HALF
             reward = max(reward, 0.35 + 0.15 * min(1.0, max(lift, 0.0) / 0.05))
             if cube_a[2] > TABLE_TOP_Z + LIFT_HEIGHT:  # lifted as `is_success` counts it
                 reward = max(reward, 0.5 + 0.25 * (1.0 - np.tanh(10.0 * np.linalg.norm(cube_a[:2] - cube_b[:2]))))

@@ -7,11 +7,12 @@ so the arm touches the table and objects but never itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
 import numpy as np
+
+from dmg_envs.sim.objects import Fixture, Frame, Geom, Part, SceneObject, yaw_quat
 
 _HERE = Path(__file__).resolve().parent
 PANDA_XML = _HERE.parent / "assets" / "panda" / "panda.xml"
@@ -40,26 +41,6 @@ WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
 def arm_prefix(index: int) -> str:
     """Name prefix of the `index`-th arm in a scene."""
     return f"robot{index}_"
-
-
-@dataclass(frozen=True)
-class BoxObject:
-    """A box on the table: a free object, or a fixture when used in `fixtures`.
-
-    Args:
-        name: body name; observations use it as key prefix.
-        half_size: half extents [m].
-        rgba: colour.
-        density: [kg/m^3].
-        friction: sliding, torsional, rolling coefficients.
-    """
-
-    name: str
-    half_size: tuple[float, float, float]
-    rgba: tuple[float, float, float, float]
-    density: float = 500.0
-    friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
-    pos_xy_yaw: tuple[float, float, float] = (0.0, 0.0, 0.0)  # where a fixture stands [m, m, rad]
 
 
 def look_at_quat(pos: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> np.ndarray:
@@ -96,14 +77,15 @@ def arm_home_qpos() -> np.ndarray:
     return np.array(spec.key(HOME_KEY).qpos, dtype=np.float64)
 
 
-def build_table_scene(objects: tuple[BoxObject, ...], num_arms: int = 1,
-                      fixtures: tuple[BoxObject, ...] = ()) -> mujoco.MjSpec:
+def build_table_scene(objects: tuple[SceneObject, ...] = (), num_arms: int = 1,
+                      fixtures: tuple[Fixture, ...] = ()) -> mujoco.MjSpec:
     """Table, arm(s) on pedestals, free `objects` and kinematic `fixtures`, ready to compile.
 
     Arms are attached with prefixes robot0_, robot1_; with two arms they face each other across
-    the table's y axis. Objects get a free joint named `<name>_joint` and a box geom `<name>_geom`.
-    Fixtures are mocap bodies resting on the table (x, y and yaw from `pos_xy_yaw`), moved by setting
-    their mocap pose.
+    the table's y axis. An object is a body with a free joint `<name>_joint`, its geoms (see `Geom.name`)
+    and a site `<name>_site` at its origin. A fixture is a mocap body standing on the table (x, y and yaw
+    from `pos_xy_yaw`), moved by setting its mocap pose; its parts are child bodies with a joint
+    `<part>_joint`. Every `Frame` becomes a site of its own name.
     """
     spec = mujoco.MjSpec()
     spec.modelname = "dmg_table_scene"
@@ -151,17 +133,55 @@ def build_table_scene(objects: tuple[BoxObject, ...], num_arms: int = 1,
         spec.attach(arm, prefix=arm_prefix(index), frame=frame)
 
     for obj in objects:
-        body = world.add_body(name=obj.name, pos=(0, 0, TABLE_TOP_Z + obj.half_size[2]))
+        body = world.add_body(name=obj.name, pos=(0, 0, TABLE_TOP_Z + obj.extent.bottom))
         body.add_freejoint(name=f"{obj.name}_joint")
-        body.add_geom(name=f"{obj.name}_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=obj.half_size,
-                      rgba=obj.rgba, density=obj.density, friction=obj.friction,
-                      contype=WORLD_CONTYPE, conaffinity=WORLD_CONAFFINITY)
+        _add_geoms(body, obj.name, obj.geoms, obj.rgba, friction=obj.friction, density=obj.density)
         body.add_site(name=f"{obj.name}_site", size=(0.002, 0.002, 0.002), group=4)
+        _add_frames(body, obj.frames)
     for fixture in fixtures:
         x, y, yaw = fixture.pos_xy_yaw
-        body = world.add_body(name=fixture.name, mocap=True, pos=(x, y, TABLE_TOP_Z + fixture.half_size[2]),
-                              quat=(np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)))
-        body.add_geom(name=f"{fixture.name}_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=fixture.half_size,
-                      rgba=fixture.rgba, friction=fixture.friction,
-                      contype=WORLD_CONTYPE, conaffinity=WORLD_CONAFFINITY)
+        body = world.add_body(name=fixture.name, mocap=True, pos=(x, y, TABLE_TOP_Z), quat=yaw_quat(yaw))
+        _add_geoms(body, fixture.name, fixture.geoms, fixture.rgba, friction=fixture.friction)
+        _add_frames(body, fixture.frames)
+        _add_parts(body, fixture.parts, fixture.rgba, fixture.friction)
     return spec
+
+
+def geom_names(owner: str, geoms: tuple[Geom, ...]) -> list[str]:
+    """Scene names of a body's geoms: `<owner>_<name>`, or numbered when unnamed (`<owner>_geom` alone)."""
+    return [f"{owner}_{geom.name or ('geom' if len(geoms) == 1 else f'geom{index}')}"
+            for index, geom in enumerate(geoms)]
+
+
+def _add_geoms(body: mujoco.MjsBody, owner: str, geoms: tuple[Geom, ...], rgba: tuple[float, ...],
+               friction: tuple[float, float, float], density: float | None = None) -> None:
+    types = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+             "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}
+    for geom, name in zip(geoms, geom_names(owner, geoms)):
+        size = tuple(geom.size) + (0.0,) * (3 - len(geom.size))
+        added = body.add_geom(name=name, type=types[geom.type], size=size, pos=geom.pos,
+                              quat=geom.quat, rgba=geom.rgba or rgba, friction=friction,
+                              contype=WORLD_CONTYPE if geom.collides else 0,
+                              conaffinity=WORLD_CONAFFINITY if geom.collides else 0)
+        if density is not None:
+            added.density = density
+        if not geom.collides:  # decoration carries no mass either
+            added.mass = 0.0
+
+
+def _add_frames(body: mujoco.MjsBody, frames: tuple[Frame, ...]) -> None:
+    for frame in frames:
+        body.add_site(name=frame.name, pos=frame.pos, quat=frame.quat, size=(0.004, 0.004, 0.004), group=4)
+
+
+def _add_parts(parent: mujoco.MjsBody, parts: tuple[Part, ...], rgba: tuple[float, ...],
+               friction: tuple[float, float, float]) -> None:
+    joint_types = {"slide": mujoco.mjtJoint.mjJNT_SLIDE, "hinge": mujoco.mjtJoint.mjJNT_HINGE}
+    for part in parts:
+        body = parent.add_body(name=part.name, pos=part.pos, quat=part.quat)
+        joint = part.joint
+        body.add_joint(name=f"{part.name}_joint", type=joint_types[joint.type], axis=joint.axis, range=joint.range,
+                       damping=joint.damping, frictionloss=joint.frictionloss, limited=mujoco.mjtLimited.mjLIMITED_TRUE)
+        _add_geoms(body, part.name, part.geoms, rgba, friction=friction, density=part.density)
+        _add_frames(body, part.frames)
+        _add_parts(body, part.parts, rgba, friction)

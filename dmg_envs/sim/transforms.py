@@ -81,3 +81,50 @@ def invert_pose(pose: npt.ArrayLike) -> np.ndarray:
     inv[:3, :3] = pose[:3, :3].T
     inv[:3, 3] = -pose[:3, :3].T @ pose[:3, 3]
     return inv
+
+
+def yaw_pose(yaw: float) -> np.ndarray:
+    """4x4 turn by `yaw` [rad] about the z axis."""
+    return make_pose(np.zeros(3), rotvec_to_mat([0.0, 0.0, yaw]))
+
+
+def upright_frame(pose: npt.ArrayLike) -> np.ndarray:
+    """The pose with its tilt removed: its position, and a yaw from the axis that follows the one nearest
+    the vertical.
+
+    Table-top things are placed relative to gravity: a cube knocked onto another face is still "a cube
+    here, turned by this much", and a goal above it must stay above it. (Choosing the most horizontal axis
+    instead would tie between the two horizontal axes of an upright box and flip by 90 degrees.)
+    """
+    pose = np.asarray(pose, dtype=np.float64)
+    rotation = pose[:3, :3]
+    up = int(np.argmax(np.abs(rotation[2])))
+    axis = rotation[:, (up + 1) % 3]
+    return make_pose(pose[:3, 3], rotvec_to_mat([0.0, 0.0, np.arctan2(axis[1], axis[0])]))
+
+
+def best_yaw(target: npt.ArrayLike, rotation: npt.ArrayLike) -> float:
+    """The yaw phi [rad] for which Rz(phi) @ rotation is closest to `target` (3x3 each): the least-squares
+    rotation about z between the two."""
+    m = np.asarray(target, dtype=np.float64) @ np.asarray(rotation, dtype=np.float64).T
+    return float(np.arctan2(m[1, 0] - m[0, 1], m[0, 0] + m[1, 1]))
+
+
+def nearest_equivalent(frame: np.ndarray, local_goal: np.ndarray, current: np.ndarray, symmetry: int,
+                       tool_turns: tuple[np.ndarray, ...] = (np.eye(4),)) -> tuple[np.ndarray, np.ndarray]:
+    """Of the poses `frame . turn . local_goal . tool_turn` that look the same (a reference with yaw
+    `symmetry` k maps onto itself every 2 pi / k; 0: at any yaw; a tool may look the same turned by
+    `tool_turns`), the `(turn, tool_turn)` whose orientation is nearest the `current` pose's (4x4 each)."""
+    best, best_angle = (np.eye(4), tool_turns[0]), np.inf
+    for tool_turn in tool_turns:
+        oriented = local_goal @ tool_turn
+        if symmetry == 0:  # continuous: the best yaw directly
+            yaw = best_yaw(current[:3, :3], frame[:3, :3] @ oriented[:3, :3])
+            turns = [yaw_pose(yaw)]
+        else:
+            turns = [yaw_pose(2.0 * np.pi * k / symmetry) for k in range(symmetry)]
+        for turn in turns:
+            angle = angle_between((frame @ turn @ oriented)[:3, :3], current[:3, :3])
+            if angle < best_angle - 1e-9:
+                best, best_angle = (turn, tool_turn), angle
+    return best

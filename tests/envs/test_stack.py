@@ -39,7 +39,7 @@ def test_seeds_give_different_layouts_within_documented_ranges(distribution):
         for cube in (CUBE_A, CUBE_B):
             x, y, z = obs[f"{cube.name}_pos"]
             assert abs(x) <= half_x and abs(y) <= half_y
-            assert z == pytest.approx(TABLE_TOP_Z + cube.half_size[2], abs=2e-4)
+            assert z == pytest.approx(TABLE_TOP_Z + cube.extent.bottom, abs=2e-4)
         assert np.linalg.norm(obs["cubeA_pos"][:2] - obs["cubeB_pos"][:2]) >= MIN_CUBE_DISTANCE
         layouts.append(np.concatenate([obs["cubeA_pos"], obs["cubeA_quat"], obs["cubeB_pos"]]))
     layouts = np.array(layouts)
@@ -91,7 +91,7 @@ def test_success_requires_release():
     env = gym.make("dmg/Stack-v0").unwrapped
     env.reset(seed=0)
     b = env.object_poses()["cubeB"][:3, 3]
-    env.set_object_pose("cubeA", make_pose(b + [0, 0, CUBE_B.half_size[2] + CUBE_A.half_size[2] - 0.0005], np.eye(3)))
+    env.set_object_pose("cubeA", make_pose(b + [0, 0, CUBE_B.extent.top + CUBE_A.extent.bottom - 0.0005], np.eye(3)))
     open_gripper = np.zeros(7, dtype=np.float32)
     open_gripper[6] = -1
     _, reward, _, _, info = env.step(open_gripper)
@@ -167,9 +167,10 @@ def test_observation_gathers_non_contiguous_qpos_the_same(stack_env):
     stack_env.reset(seed=2)
     env.step(np.full(7, 0.2))
     sliced = env._observation()
-    (target, _), *rest = env._obs_copies
-    source = np.arange(env._qpos_obs[0].start, env._qpos_obs[0].stop)
-    env._qpos_gather, env._obs_copies = (source, target), tuple(rest)
+    layout = env._observation_layout
+    assert isinstance(layout.qpos_source, slice)
+    layout.qpos_source = np.arange(layout.qpos_source.start, layout.qpos_source.stop)
+    layout.bind(env.data)
     gathered = env._observation()
     for key in sliced:
         assert sliced[key].tobytes() == gathered[key].tobytes(), key
@@ -226,8 +227,10 @@ def test_task_interface(stack_env):
     assert not env.in_contact("cubeA", "robot0") and not env.grasped("cubeA")
     assert set(env.subtask_signals()) == {"grasp_cubeA", "cubeA_on_cubeB"}
     spec = env.subtask_spec["robot0"]
-    assert [s["signal"] for s in spec] == ["grasp_cubeA", "cubeA_on_cubeB"]
-    assert [s["object"] for s in spec] == ["cubeA", "cubeB"]
+    assert [s.signal for s in spec] == ["grasp_cubeA", "cubeA_on_cubeB"]
+    assert [s.reference for s in spec] == ["cubeA", "cubeB"]
+    assert env.yaw_symmetry("cubeA") == 4 and env.reference_owner("cubeB") == "cubeB"
+    np.testing.assert_allclose(env.reference_pose("cubeB"), poses["cubeB"])
     target = make_pose([0.1, 0.1, TABLE_TOP_Z + 0.02], np.eye(3))
     env.set_object_pose("cubeA", target)
     np.testing.assert_allclose(env.object_poses()["cubeA"], target, atol=1e-12)
@@ -239,3 +242,13 @@ def test_episode_is_truncated_at_the_registered_limit():
     for step in range(1, 301):
         *_, truncated, _ = env.step(np.zeros(7, dtype=np.float32))
         assert truncated == (step == 300)
+
+
+def test_observation_is_the_documented_v0_layout(stack_env):
+    """The published layout of dmg/Stack-v0 (keys, order and sizes): a change here needs a new version."""
+    layout = [("robot0_joint_pos", 7), ("robot0_gripper_qpos", 2), ("cubeA_pos", 3), ("cubeA_quat", 4),
+              ("cubeB_pos", 3), ("cubeB_quat", 4), ("robot0_joint_vel", 7), ("robot0_eef_pos", 3),
+              ("robot0_eef_quat", 4), ("gripper_to_cubeA", 3), ("cubeA_to_cubeB", 3)]
+    space = stack_env.observation_space
+    assert [(key, box.shape[0]) for key, box in space.spaces.items()] == layout
+    assert gym.make("dmg/Stack-v0", obs_mode="flat").observation_space.shape == (43,)
