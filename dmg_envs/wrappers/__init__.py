@@ -1,5 +1,5 @@
-"""Gymnasium wrappers: dynamic perturbations of objects, scene geometry and the robot, presets, and
-the DMP expert (loaded on first use: it brings the data-generation modules)."""
+"""Gymnasium wrappers: dynamic perturbations of objects, scene fixtures and the robot, and the named
+presets built from them. (The DMP expert is a generator: `dmg_envs.datagen.DMPExpert`.)"""
 
 from dmg_envs.wrappers.object_perturbation import ObjectPerturbation
 from dmg_envs.wrappers.presets import PRESETS, apply_dynamics
@@ -11,14 +11,4 @@ __all__ = [
     "ObjectPerturbation", "SceneGeometryPerturbation", "RobotStatePerturbation",
     # named benchmark levels
     "PRESETS", "apply_dynamics",
-    # experts
-    "DMPExpert",
 ]
-
-
-def __getattr__(name: str):
-    if name == "DMPExpert":
-        from dmg_envs.wrappers.dmp_expert import DMPExpert
-
-        return DMPExpert
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

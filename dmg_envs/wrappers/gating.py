@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dmg_envs.errors import InvalidConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    from dmg_envs.envs.task import Subtask
 
 
 class EpisodeGate:
@@ -20,7 +24,8 @@ class EpisodeGate:
         subtask: act only while this subtask of `subtask_spec` is active: every earlier subtask of its
             arm has signalled, and it has not.
         subtask_fraction: and only during this first fraction of the subtask, measured by how far the
-            arm's TCP has closed in on the subtask's reference object since the subtask began, in (0, 1].
+            arm's TCP has closed in on the subtask's reference since the subtask began, in (0, 1]. Once
+            passed, the fraction stays passed for the episode (backing off does not reopen the gate).
     """
 
     def __init__(self, probability: float = 1.0, time_window: Sequence[float] | None = None,
@@ -41,15 +46,15 @@ class EpisodeGate:
     def bind(self, unwrapped) -> None:
         """Resolve the subtask against the env's `subtask_spec` (raises for an unknown name)."""
         self._env = unwrapped
-        self._chain: list[dict[str, str]] = []
+        self._chain: tuple[Subtask, ...] = ()
         if self.subtask is None:
             return
         names = []
         for arm, subtasks in unwrapped.subtask_spec.items():
             for index, spec in enumerate(subtasks):
-                names.append(spec["name"])
-                if spec["name"] == self.subtask:
-                    self._arm, self._chain = arm, subtasks[:index + 1]
+                names.append(spec.name)
+                if spec.name == self.subtask:
+                    self._arm, self._chain = arm, tuple(subtasks[:index + 1])
         if not self._chain:
             raise UnknownNameError("subtask", self.subtask, names)
 
@@ -57,13 +62,14 @@ class EpisodeGate:
         self.episode_active = bool(rng.random() < self.probability)
         self._done = [False] * len(self._chain)
         self._start_distance: float | None = None
+        self._fraction_passed = False
 
     def update(self, info: dict) -> None:
         """Latch the subtask signals of the step just taken."""
         if not self._chain:
             return
         for index, spec in enumerate(self._chain):
-            self._done[index] = self._done[index] or bool(info.get(spec["signal"], False))
+            self._done[index] = self._done[index] or bool(info.get(spec.signal, False))
 
     def allows(self, t: float) -> bool:
         """Whether the perturbation may act in the control step starting at time `t` [s]."""
@@ -77,8 +83,11 @@ class EpisodeGate:
             return False
         if self.subtask_fraction >= 1.0:
             return True
-        reference = self._chain[-1]["object"]
-        distance = float(np.linalg.norm(self._env.eef_pose(self._arm)[:3, 3] - self._env.object_position(reference)))
+        if self._fraction_passed:
+            return False
+        reference = self._env.reference_pose(self._chain[-1].reference)[:3, 3]
+        distance = float(np.linalg.norm(self._env.eef_pose(self._arm)[:3, 3] - reference))
         if self._start_distance is None:
             self._start_distance = max(distance, 1e-6)
-        return 1.0 - distance / self._start_distance < self.subtask_fraction
+        self._fraction_passed = 1.0 - distance / self._start_distance >= self.subtask_fraction
+        return not self._fraction_passed

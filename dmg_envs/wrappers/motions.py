@@ -2,7 +2,8 @@
 
 Each model keeps its per-object state, starts afresh with `start(rng)` at every episode and returns
 the planar step `(dx, dy, dyaw)` [m, m, rad] with `step(rng, t)`; `bounce(axis)` reverses its velocity
-along a world axis (0: x, 1: y) when the object meets the workspace edge or another object.
+along a world axis (0: x, 1: y) or its turn (2: yaw) when the object meets the workspace edge, another
+object or a yaw limit.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class MotionModel(ABC):
         """The planar step for the control step starting at time `t` [s]."""
 
     def bounce(self, axis: int) -> None:  # noqa: B027  (deliberately a no-op by default)
-        """Reverse the velocity along world axis `axis`; models without a velocity ignore it."""
+        """Reverse the velocity along world axis `axis` (2: the turn rate); models without one ignore it."""
 
 
 def _check_positive(**values: float) -> None:
@@ -53,16 +54,20 @@ def _check_positive(**values: float) -> None:
 
 
 class Drift(MotionModel):
-    """Constant planar velocity of magnitude `speed` [m/s] in a random direction.
+    """Constant planar velocity of magnitude `speed` [m/s] in a random direction, and a constant turn at
+    `yaw_rate` [rad/s] in a random sense.
 
     `axis_aligned=True` picks the direction among +x, -x, +y, -y instead (D-MG's setting).
     """
 
-    def __init__(self, dt: float, speed: float = 0.02, axis_aligned: bool = False):
+    def __init__(self, dt: float, speed: float = 0.02, axis_aligned: bool = False, yaw_rate: float = 0.0):
         super().__init__(dt)
         _check_positive(speed=speed)
-        self.speed, self.axis_aligned = float(speed), bool(axis_aligned)
+        if not (isinstance(yaw_rate, numbers.Real) and math.isfinite(yaw_rate) and yaw_rate >= 0):
+            raise InvalidConfigError(f"yaw_rate must be a non-negative number, got {yaw_rate!r}")
+        self.speed, self.axis_aligned, self.yaw_rate = float(speed), bool(axis_aligned), float(yaw_rate)
         self.velocity = [0.0, 0.0]
+        self.turn = 0.0
 
     def start(self, rng: np.random.Generator) -> None:
         if self.axis_aligned:
@@ -72,12 +77,17 @@ class Drift(MotionModel):
         else:
             angle = float(rng.uniform(0.0, 2.0 * math.pi))
             self.velocity = [self.speed * math.cos(angle), self.speed * math.sin(angle)]
+        if self.yaw_rate:  # drawn only when turning, so that plain drifts keep their random stream
+            self.turn = self.yaw_rate * float(rng.choice((-1.0, 1.0)))
 
     def step(self, rng: np.random.Generator, t: float) -> tuple[float, float, float]:
-        return self.velocity[0] * self.dt, self.velocity[1] * self.dt, 0.0
+        return self.velocity[0] * self.dt, self.velocity[1] * self.dt, self.turn * self.dt
 
     def bounce(self, axis: int) -> None:
-        self.velocity[axis] = -self.velocity[axis]
+        if axis == 2:
+            self.turn = -self.turn
+        else:
+            self.velocity[axis] = -self.velocity[axis]
 
 
 class RandomWalk(MotionModel):
@@ -106,7 +116,8 @@ class RandomWalk(MotionModel):
         return rng.normal(0.0, self.noise, size=(count, 2))
 
     def bounce(self, axis: int) -> None:
-        self.velocity[axis] = -self.velocity[axis]
+        if axis < 2:
+            self.velocity[axis] = -self.velocity[axis]
 
 
 class Oscillate(MotionModel):
@@ -131,6 +142,8 @@ class Oscillate(MotionModel):
 
     def bounce(self, axis: int) -> None:
         # Mirror the direction so the remaining swing points away from the obstacle.
+        if axis == 2:
+            return
         direction = list(self.direction)
         direction[axis] = -direction[axis]
         self.direction = (direction[0], direction[1])

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from dmg_envs.errors import InvalidConfigError, UnknownNameError
+from dmg_envs.wrappers.arguments import record_arguments
 from dmg_envs.wrappers.gating import EpisodeGate
 from dmg_envs.wrappers.motions import make_motion
 
@@ -24,10 +25,12 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     `random_walk`, `oscillate` or `jump`, see `dmg_envs.wrappers.motions`), as a kinematic displacement
     (its velocity is kept). Physical consistency:
 
-    - an object moves only while it is free: touching neither an arm (so never while grasped) nor
-      another movable object (so never while stacked, and nothing ever rests on a moved object);
+    - an object moves only while it is free: touching no arm (so never while grasped), no other movable
+      object (so never while stacked, and nothing ever rests on a moved object) and no fixture (so never
+      inside a drawer);
     - its centre stays inside the task's `OBJECT_WORKSPACE_XY` (the motion bounces off the edges);
-    - it stops short of other objects (footprint circles `CLEARANCE` apart) and bounces away;
+    - it stops short of other objects (footprint circles `CLEARANCE` apart) and of fixtures and their
+      parts (footprint rectangles: never into a cabinet or through a drawer's wall) and bounces away;
     - its height is kept, so it never sinks into the table.
 
     All randomness comes from the env's seeded generator (`env.np_random`), drawn at reset and at each
@@ -58,10 +61,10 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                  objects: Sequence[str] | None = None, probability: float = 1.0,
                  time_window: Sequence[float] | None = None, subtask: str | None = None,
                  subtask_fraction: float = 1.0):
-        gym.utils.RecordConstructorArgs.__init__(
-            self, motion=motion, params=params, objects=None if objects is None else list(objects),
-            probability=probability, time_window=None if time_window is None else list(time_window),
-            subtask=subtask, subtask_fraction=subtask_fraction)
+        args = record_arguments(self, motion=motion, params=params, objects=objects, probability=probability,
+                                time_window=time_window, subtask=subtask, subtask_fraction=subtask_fraction)
+        motion, params, objects, probability = args["motion"], args["params"], args["objects"], args["probability"]
+        time_window, subtask_fraction = args["time_window"], args["subtask_fraction"]
         gym.Wrapper.__init__(self, env)
         task = env.unwrapped
         movable = task.movable_objects
@@ -75,8 +78,11 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._gate = EpisodeGate(probability, time_window, subtask, subtask_fraction)
         self._gate.bind(task)
         (self._x_low, self._y_low), (self._x_high, self._y_high) = task.OBJECT_WORKSPACE_XY
-        self._half_size = {name: task.object_half_size(name) for name in movable}
-        self._radius = {name: math.hypot(*size[:2]) for name, size in self._half_size.items()}
+        extents = {name: task.object_extent(name) for name in movable}
+        self._radius = {name: extent.radius for name, extent in extents.items()}
+        self._below = {name: extent.bottom for name, extent in extents.items()}  # [m] under the origin
+        self._above = {name: extent.top for name, extent in extents.items()}
+        self._has_fixtures = bool(task.fixtures)
         self._others = {name: tuple(other for other in movable if other != name) for name in self.objects}
         self._movable = movable
         self._dt = task.control_dt
@@ -143,15 +149,40 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return np.array(applied)
 
     def _clear_of_others(self, positions: dict[str, list[float]], name: str, dx: float, dy: float):
-        """The step, or no step (and a bounce) if it would bring the object too close to another one."""
+        """The step, or no step (and a bounce) if it would bring the object too close to another one or
+        into a fixture."""
         x, y, z = positions[name]
-        radius, half_height = self._radius[name], self._half_size[name][2]
+        radius, below, above = self._radius[name], self._below[name], self._above[name]
         for other in self._others[name]:
             ox, oy, oz = positions[other]
-            if abs(oz - z) >= half_height + self._half_size[other][2]:
+            dz = oz - z
+            if dz >= above + self._below[other] or -dz >= below + self._above[other]:
                 continue  # at another height (lifted, or stacked elsewhere): no collision in the plane
             gap = math.hypot(x + dx - ox, y + dy - oy) - radius - self._radius[other] - CLEARANCE
             if gap < 0 and math.hypot(x + dx - ox, y + dy - oy) < math.hypot(x - ox, y - oy):
                 self._motions[name].bounce(0 if abs(x - ox) >= abs(y - oy) else 1)
                 return 0.0, 0.0
+        if self._has_fixtures:
+            for footprint in self._task.footprints():
+                if footprint.z_low >= z + above or z - below >= footprint.z_high:
+                    continue
+                before, normal = _distance_to(footprint, x, y)
+                after, _ = _distance_to(footprint, x + dx, y + dy)
+                if after < radius + CLEARANCE and after < before:
+                    self._motions[name].bounce(0 if abs(normal[0]) >= abs(normal[1]) else 1)
+                    return 0.0, 0.0
         return dx, dy
+
+
+def _distance_to(footprint, x: float, y: float) -> tuple[float, tuple[float, float]]:
+    """Distance [m] from a point to a footprint rectangle, and the world direction from the rectangle to
+    the point."""
+    cos, sin = math.cos(footprint.yaw), math.sin(footprint.yaw)
+    rx, ry = x - footprint.center[0], y - footprint.center[1]
+    local_x, local_y = cos * rx + sin * ry, -sin * rx + cos * ry
+    out_x = max(footprint.low_xy[0] - local_x, 0.0, local_x - footprint.high_xy[0])
+    out_y = max(footprint.low_xy[1] - local_y, 0.0, local_y - footprint.high_xy[1])
+    sign_x = 1.0 if local_x > footprint.high_xy[0] else -1.0
+    sign_y = 1.0 if local_y > footprint.high_xy[1] else -1.0
+    nx, ny = sign_x * out_x, sign_y * out_y
+    return math.hypot(out_x, out_y), (cos * nx - sin * ny, sin * nx + cos * ny)

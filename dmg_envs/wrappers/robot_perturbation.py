@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 from dmg_envs.errors import InvalidConfigError, UnknownNameError
+from dmg_envs.wrappers.arguments import record_arguments
 from dmg_envs.wrappers.gating import EpisodeGate
 
 KINDS = ("push", "joint_offset")
@@ -52,11 +53,12 @@ class RobotStatePerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                  duration: float = 0.2, arms: Sequence[str] | None = None, probability: float = 1.0,
                  time_window: Sequence[float] | None = None, subtask: str | None = None,
                  subtask_fraction: float = 1.0):
-        gym.utils.RecordConstructorArgs.__init__(
-            self, kind=kind, magnitude=magnitude, interval=interval, duration=duration,
-            arms=None if arms is None else list(arms), probability=probability,
-            time_window=None if time_window is None else list(time_window), subtask=subtask,
-            subtask_fraction=subtask_fraction)
+        args = record_arguments(self, kind=kind, magnitude=magnitude, interval=interval, duration=duration, arms=arms,
+                                probability=probability, time_window=time_window, subtask=subtask,
+                                subtask_fraction=subtask_fraction)
+        kind, magnitude, interval, duration = args["kind"], args["magnitude"], args["interval"], args["duration"]
+        arms, probability, time_window = args["arms"], args["probability"], args["time_window"]
+        subtask_fraction = args["subtask_fraction"]
         gym.Wrapper.__init__(self, env)
         if kind not in KINDS:
             raise InvalidConfigError(f"kind {kind!r} is not valid; choose one of {', '.join(map(repr, KINDS))}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,18 +11,31 @@ import numpy as np
 
 from dmg_envs.errors import InvalidConfigError, UnknownNameError
 from dmg_envs.sim.transforms import make_pose, rotvec_to_mat
+from dmg_envs.wrappers.arguments import record_arguments
 from dmg_envs.wrappers.gating import EpisodeGate
 from dmg_envs.wrappers.motions import make_motion
 
 
 class SceneGeometryPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Shift and turn the task's fixtures (kinematic scene geometry) in the table plane during an episode.
+    """Shift and turn the task's fixtures (kinematic scene geometry, with their articulated parts) in the
+    table plane during an episode.
 
-    Fixtures follow the same motion models as `ObjectPerturbation` and stay inside the task's
-    `OBJECT_WORKSPACE_XY`; being kinematic (mocap bodies), they push whatever they meet, as furniture
-    moved by a strong hand would. All randomness comes from the env's seeded generator.
+    Fixtures follow the same motion models as `ObjectPerturbation` and stay inside their workspace (the
+    task's `FIXTURE_WORKSPACE`: x, y and yaw bounds; else `OBJECT_WORKSPACE_XY` at any yaw): a motion
+    bounces off its edges, and a fixture found outside (placed or pushed there) is moved back in, never
+    jittered in place. A fixture moves only while no arm touches it or its parts, as objects move only
+    while free; being kinematic (mocap bodies), it pushes whatever else it meets, as furniture moved by a
+    strong hand would. All randomness comes from the env's seeded generator.
     `info["scene_perturbation"]` maps each fixture to the step applied this control step,
     `[dx, dy, dyaw]` [m, m, rad].
+
+    Example:
+        >>> import gymnasium as gym, dmg_envs
+        >>> from dmg_envs.wrappers import SceneGeometryPerturbation
+        >>> env = SceneGeometryPerturbation(gym.make("dmg/MugDrawer-v0"), motion="drift", params={"speed": 0.02})
+        >>> obs, info = env.reset(seed=0)
+        >>> sorted(info["scene_perturbation"])
+        ['cabinet']
 
     Args:
         env: a dmg-envs environment with fixtures (`env.unwrapped.fixtures`), possibly wrapped.
@@ -32,28 +46,30 @@ class SceneGeometryPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     Change logs:
         v0.1.0: initial version.
+        v0.2.0: yaw bounds per fixture, fixtures outside their workspace move back in, no motion while an
+            arm touches the fixture.
     """
 
     def __init__(self, env: gym.Env, motion: str = "drift", params: dict[str, Any] | None = None,
                  fixtures: Sequence[str] | None = None, probability: float = 1.0,
                  time_window: Sequence[float] | None = None, subtask: str | None = None,
                  subtask_fraction: float = 1.0):
-        gym.utils.RecordConstructorArgs.__init__(
-            self, motion=motion, params=params, fixtures=None if fixtures is None else list(fixtures),
-            probability=probability, time_window=None if time_window is None else list(time_window),
-            subtask=subtask, subtask_fraction=subtask_fraction)
+        args = record_arguments(self, motion=motion, params=params, fixtures=fixtures, probability=probability,
+                                time_window=time_window, subtask=subtask, subtask_fraction=subtask_fraction)
         gym.Wrapper.__init__(self, env)
         task = env.unwrapped
-        self.fixtures = tuple(task.fixtures if fixtures is None else fixtures)
+        self.fixtures = tuple(task.fixtures if args["fixtures"] is None else args["fixtures"])
         if not self.fixtures:
             raise InvalidConfigError(f"{type(task).__name__} has no fixtures to move")
         for name in self.fixtures:
             if name not in task.fixtures:
                 raise UnknownNameError("fixture", name, task.fixtures)
-        self._motions = {name: make_motion(motion, task.control_dt, params) for name in self.fixtures}
-        self._gate = EpisodeGate(probability, time_window, subtask, subtask_fraction)
+        self._motions = {name: make_motion(args["motion"], task.control_dt, args["params"]) for name in self.fixtures}
+        self._gate = EpisodeGate(args["probability"], args["time_window"], subtask, args["subtask_fraction"])
         self._gate.bind(task)
-        self._low, self._high = np.array(task.OBJECT_WORKSPACE_XY[0]), np.array(task.OBJECT_WORKSPACE_XY[1])
+        (x_low, y_low), (x_high, y_high) = task.OBJECT_WORKSPACE_XY
+        default = ((x_low, y_low, -math.inf), (x_high, y_high, math.inf))
+        self._bounds = {name: task.FIXTURE_WORKSPACE.get(name, default) for name in self.fixtures}
         self._dt = task.control_dt
         self._task = task
 
@@ -74,17 +90,22 @@ class SceneGeometryPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         applied = {name: np.zeros(3) for name in self.fixtures}
         if self._gate.allows(t):
             for name, model in self._motions.items():
-                step = np.array(model.step(rng, t))
+                step = list(model.step(rng, t))  # stepped even when held, so the motion keeps its clock
+                if any(task.in_contact(name, arm) for arm in task.arms) or not any(step):
+                    continue
                 pose = task.fixture_pose(name)
-                for axis in (0, 1):
-                    if not self._low[axis] <= pose[axis, 3] + step[axis] <= self._high[axis]:
+                position = [pose[0, 3], pose[1, 3], math.atan2(pose[1, 0], pose[0, 0])]
+                low, high = self._bounds[name]
+                for axis in range(3):
+                    # Bounce only off an edge the step would cross outwards: a fixture outside moves back in.
+                    value = position[axis] + step[axis]
+                    if (value > high[axis] and step[axis] > 0) or (value < low[axis] and step[axis] < 0):
                         model.bounce(axis)
                         step[axis] = -step[axis]
-                if step.any():
-                    position = pose[:3, 3] + [step[0], step[1], 0.0]
-                    moved = make_pose(position, rotvec_to_mat([0, 0, step[2]]) @ pose[:3, :3])
-                    task.set_fixture_pose(name, moved)
-                    applied[name] = step
+                moved = make_pose([position[0] + step[0], position[1] + step[1], pose[2, 3]],
+                                  rotvec_to_mat([0.0, 0.0, step[2]]) @ pose[:3, :3])
+                task.set_fixture_pose(name, moved)
+                applied[name] = np.array(step)
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         self._gate.update(info)
