@@ -66,13 +66,13 @@ def bench(
 
 @app.command()
 def source(
-    task: Annotated[str, typer.Argument(help="task: stack")] = "stack",
+    task: Annotated[str, typer.Argument(help="task: stack, mug_drawer")] = "stack",
     n: Annotated[int, typer.Option("-n", "--num-demos", min=1, help="successful demos to record")] = 10,
     seed: Annotated[int, typer.Option(help="first episode seed")] = 0,
     out: Annotated[Path | None, typer.Option(help="HDF5 file; default <task>_<n>.hdf5 here")] = None,
 ):
     """Record source demos with the task's scripted, human-like demonstrator (the shipped ones come from
-    `dmg source stack -n 1` and `dmg source stack -n 10`)."""
+    `dmg source <task> -n 1` and `dmg source <task> -n 10`)."""
     from dmg_envs.datagen.sources import write_source_demos
 
     path = write_source_demos(task, n, out or Path(f"{task}_{n}.hdf5"), seed=seed)
@@ -81,25 +81,28 @@ def source(
 
 @app.command()
 def generate(
-    task: Annotated[str, typer.Argument(help="task: stack")] = "stack",
-    source: Annotated[str, typer.Option(help="shipped source file (1 -> stack_1, 10 -> stack_10) or a path")] = "1",
+    task: Annotated[str, typer.Argument(help="task: stack, mug_drawer")] = "stack",
+    source: Annotated[str, typer.Option(help="shipped source file (1 -> <task>_1, 10 -> <task>_10) or a path")] = "1",
     source_index: Annotated[int, typer.Option(help="which demo of the source file")] = 0,
     num_demos: Annotated[int, typer.Option(min=1, help="successful demos to keep")] = 20,
     dynamics: Annotated[str, typer.Option(help="preset: static, dmg-paper, slow, fast, jumps, ...")] = "static",
     generator: Annotated[str, typer.Option(help="dmp (D-MG) or mimicgen (baseline)")] = "dmp",
-    seed: Annotated[int, typer.Option(help="seed of the first attempt (offset by 10000)")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="run seed: attempt i uses episode seed (seed + 1) * 2**32 + i")] = 0,
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 2,
     reset_distribution: Annotated[str, typer.Option(help="D0 or D1")] = "D0",
-    work_dir: Annotated[Path | None, typer.Option(help="where finished attempts are kept (resume)")] = None,
+    work_dir: Annotated[Path | None, typer.Option(
+        help="where finished attempts are kept (resume); default $DMG_WORK_DIR or ~/.cache/dmg-envs/runs")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing dataset with this id")] = False,
     keep_failures: Annotated[bool, typer.Option(help="also write the failed attempts as <id>-failures")] = False,
 ):
     """Generate a Minari dataset dmg/<task>/<generator>-<dynamics>-v0 from one source demo.
 
-    Ctrl-C keeps every finished demo and writes the dataset from them; run the same command again to resume.
+    Ctrl-C lets running attempts finish, keeps every finished demo and writes the dataset from them; run the
+    same command again to resume.
     """
-    from dmg_envs.datagen.generate import GenerationConfig
+    from dmg_envs.datagen.config import GenerationConfig
     from dmg_envs.datagen.generate import generate as run_generation
+    from dmg_envs.errors import DmgError
 
     config = GenerationConfig(task=task, source=f"{task}_{source}" if source.isdigit() else source,
                               source_index=source_index, num_demos=num_demos, dynamics=dynamics,
@@ -111,12 +114,20 @@ def generate(
                    f"{progress['attempts']} attempts, success {progress['success_rate']:.1%}, "
                    f"{progress['demos_per_second']:.2f} demos/s", nl=False)
 
-    summary = run_generation(config, work_dir=work_dir, workers=workers, overwrite=overwrite, progress=show)
+    try:
+        summary = run_generation(config, work_dir=work_dir, workers=workers, overwrite=overwrite, progress=show)
+    except DmgError as error:
+        typer.echo(f"\nerror: {error}", err=True)
+        raise typer.Exit(code=1) from error
     typer.echo("")
     if summary["interrupted"]:
         typer.echo("interrupted: finished demos are kept; run the same command again to resume")
     if summary["exhausted"]:
         typer.echo(f"stopped after the attempt limit with {summary['kept']} of {num_demos} demos")
+    if summary["errors"]:
+        typer.echo(f"{summary['errors']} attempts raised an error (recorded as failed): {summary['error_examples']}")
+    for message in summary["regenerated"]:
+        typer.echo(f"unreadable episode file, its attempt was run again: {message}")
     typer.echo(json.dumps({k: v for k, v in summary.items()}, indent=2))
 
 

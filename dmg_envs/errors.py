@@ -24,3 +24,7 @@ class UnknownNameError(DmgError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
         return self.args[0]
+
+
+class GenerationError(DmgError, RuntimeError):
+    """A generation run that cannot proceed (existing dataset, another run's folder, failing attempts)."""

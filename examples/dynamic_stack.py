@@ -4,10 +4,9 @@ Run:  MUJOCO_GL=osmesa python examples/dynamic_stack.py
 """
 
 import dmg_envs
-from dmg_envs.datagen import load_source_demos
-from dmg_envs.datagen.generate import DEMOS_DIR
+from dmg_envs.datagen import DMPExpert, load_source_demos
+from dmg_envs.datagen.config import DEMOS_DIR
 from dmg_envs.video import write_video
-from dmg_envs.wrappers import DMPExpert
 
 if __name__ == "__main__":
     env = dmg_envs.make("dmg/Stack-v0", dynamics="fast", render_mode="rgb_array")  # cubes drift at 8 cm/s

@@ -5,7 +5,7 @@ Run:  python examples/generate_dataset.py     (the same as: dmg generate stack -
 
 import minari
 
-from dmg_envs.datagen.generate import GenerationConfig, generate
+from dmg_envs.datagen import GenerationConfig, generate
 from dmg_envs.datagen.replay import replay_dataset
 
 if __name__ == "__main__":

@@ -40,9 +40,18 @@ def test_frames_change_when_the_arm_moves(render_env, camera):
     after = env.render_frame(camera).astype(int)
     changed = np.any(np.abs(after - before) > 30, axis=-1).mean()
     assert changed > 0.01  # the arm moved across part of the image
-    # while nothing moves, the image is stable
-    render_env.unwrapped.data.ctrl[:] = 0
-    assert np.array_equal(env.render_frame(camera), env.render_frame(camera))
+
+
+def test_a_frame_shows_the_state_it_is_rendered_in(render_env):
+    """Back in an earlier state (set_state), the camera shows exactly the earlier frame: rendering reads
+    the current state, not a cached scene."""
+    env = render_env.unwrapped
+    state, before = env.get_state(), env.render_frame("agentview")
+    for _ in range(8):
+        render_env.step(np.array([0.5, -0.6, 0.5, 0, 0, 0, 1], dtype=np.float32))
+    assert not np.array_equal(env.render_frame("agentview"), before)
+    env.set_state(state)
+    np.testing.assert_array_equal(env.render_frame("agentview"), before)
 
 
 def test_render_without_mode_returns_none():

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dmg_envs.datagen.source import SourceDemo
+from dmg_envs.envs.task import Subtask
 from dmg_envs.errors import DmgError
 
 
@@ -23,13 +24,13 @@ class Segment:
     Attributes:
         arm: the arm that does it.
         name: the subtask's name in the task's `subtask_spec`.
-        reference_object: the object whose frame the subtask is relative to.
+        reference: the object, fixture, part or frame whose frame the subtask is relative to.
         start, end: first and one-past-last action index.
     """
 
     arm: str
     name: str
-    reference_object: str
+    reference: str
     start: int
     end: int
 
@@ -38,7 +39,7 @@ class Segment:
         return self.end - self.start
 
 
-def segment_demo(demo: SourceDemo, subtask_spec: dict[str, list[dict[str, str]]]) -> dict[str, list[Segment]]:
+def segment_demo(demo: SourceDemo, subtask_spec: dict[str, tuple[Subtask, ...]]) -> dict[str, list[Segment]]:
     """Split `demo` per arm at the first step where each subtask's signal turns true (after the previous
     subtask ended); the last subtask of an arm runs to the end of the demo."""
     segments: dict[str, list[Segment]] = {}
@@ -49,30 +50,30 @@ def segment_demo(demo: SourceDemo, subtask_spec: dict[str, list[dict[str, str]]]
             if last:
                 end = demo.num_steps
             else:
-                signal = subtask["signal"]
+                signal = subtask.signal
                 if signal not in demo.signals:
-                    raise SegmentationError(f"signal {signal!r} of subtask {subtask['name']!r} is not in the demo; "
+                    raise SegmentationError(f"signal {signal!r} of subtask {subtask.name!r} is not in the demo; "
                                             f"it has {sorted(demo.signals)}")
                 # signals[k] describes the state after action k - 1: the subtask ends with that action
                 fired = np.flatnonzero(demo.signals[signal][start + 1:]) + start + 1
                 if len(fired) == 0:
                     raise SegmentationError(f"signal {signal!r} never turns true after step {start}: subtask "
-                                            f"{subtask['name']!r} of {arm} is not completed in this demo")
+                                            f"{subtask.name!r} of {arm} is not completed in this demo")
                 end = int(fired[0])
             if end <= start:
-                raise SegmentationError(f"subtask {subtask['name']!r} of {arm} is empty (steps {start}..{end})")
-            arm_segments.append(Segment(arm, subtask["name"], subtask["object"], start, end))
+                raise SegmentationError(f"subtask {subtask.name!r} of {arm} is empty (steps {start}..{end})")
+            arm_segments.append(Segment(arm, subtask.name, subtask.reference, start, end))
             start = end
         segments[arm] = arm_segments
     return segments
 
 
-def load_annotation(path: str | Path, demo: SourceDemo, subtask_spec: dict[str, list[dict[str, str]]]
+def load_annotation(path: str | Path, demo: SourceDemo, subtask_spec: dict[str, tuple[Subtask, ...]]
                     ) -> dict[str, list[Segment]]:
-    """Segments from a hand annotation: JSON `{"robot0": [{"name": ..., "object": ..., "end": step}, ...]}`.
+    """Segments from a hand annotation: JSON `{"robot0": [{"name": ..., "reference": ..., "end": step}, ...]}`.
 
     Each arm's entries follow each other; `end` values must increase and the last may be omitted (the
-    end of the demo). Names and objects are checked against the task's `subtask_spec`.
+    end of the demo). Names and references are checked against the task's `subtask_spec`.
     """
     try:
         annotation = json.loads(Path(path).read_text())
@@ -84,17 +85,17 @@ def load_annotation(path: str | Path, demo: SourceDemo, subtask_spec: dict[str, 
     for arm, entries in annotation.items():
         if arm not in subtask_spec:
             raise SegmentationError(f"unknown arm {arm!r} in the annotation; the task has {sorted(subtask_spec)}")
-        known = {(s["name"], s["object"]) for s in subtask_spec[arm]}
+        known = {(s.name, s.reference) for s in subtask_spec[arm]}
         start, arm_segments = 0, []
         for index, entry in enumerate(entries):
-            name, obj = entry.get("name"), entry.get("object")
-            if (name, obj) not in known:
-                raise SegmentationError(f"{arm} entry {index}: ({name!r}, {obj!r}) is not a subtask of this task; "
-                                        f"valid: {sorted(known)}")
+            name, reference = entry.get("name"), entry.get("reference")
+            if (name, reference) not in known:
+                raise SegmentationError(f"{arm} entry {index}: ({name!r}, {reference!r}) is not a subtask of this "
+                                        f"task; valid: {sorted(known)}")
             end = int(entry.get("end", demo.num_steps))
             if not start < end <= demo.num_steps:
                 raise SegmentationError(f"{arm} entry {index}: end {end} must lie in ({start}, {demo.num_steps}]")
-            arm_segments.append(Segment(arm, name, obj, start, end))
+            arm_segments.append(Segment(arm, name, reference, start, end))
             start = end
         if start != demo.num_steps:
             raise SegmentationError(f"{arm}: the annotation stops at step {start}, the demo has {demo.num_steps}")

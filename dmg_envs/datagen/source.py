@@ -14,7 +14,9 @@ import numpy as np
 
 from dmg_envs.errors import DmgError
 
-FORMAT_VERSION = 2  # 2: states are mjSTATE_INTEGRATION (controls, applied forces, mocap poses included)
+# 2: states are mjSTATE_INTEGRATION (controls, applied forces, mocap poses included).
+# 3: subtask references' poses and which arm touched them, at every step.
+FORMAT_VERSION = 3
 
 
 class SourceDemoError(DmgError, ValueError):
@@ -32,6 +34,9 @@ class SourceDemo:
         eef_poses: per arm, (T + 1, 4, 4) TCP poses in the world frame.
         gripper_actions: per arm, (T,) the gripper command (-1 open, +1 closed).
         object_poses: per object, (T + 1, 4, 4) world poses.
+        reference_poses: per subtask reference (object, fixture, part or frame), (T + 1, 4, 4) world poses.
+        touches: per arm and subtask reference, (T + 1,) whether the arm touched the reference (its
+            carrier, for a frame): while it does, the arm moves the reference itself.
         signals: per subtask signal, (T + 1,) booleans.
         states: (T + 1, n) full physics states (`env.unwrapped.get_state()`).
         success: whether the episode ended in success.
@@ -44,6 +49,8 @@ class SourceDemo:
     eef_poses: dict[str, np.ndarray]
     gripper_actions: dict[str, np.ndarray]
     object_poses: dict[str, np.ndarray]
+    reference_poses: dict[str, np.ndarray]
+    touches: dict[str, dict[str, np.ndarray]]
     signals: dict[str, np.ndarray]
     states: np.ndarray
     success: bool
@@ -64,22 +71,36 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
     """
     task = env.unwrapped
     obs, info = env.reset(seed=seed)
-    record: dict[str, list] = {"actions": [], "states": [task.get_state()]}
-    eef = {arm: [task.eef_pose(arm)] for arm in task.arms}
+    references = sorted({subtask.reference for subtasks in task.subtask_spec.values() for subtask in subtasks})
+    owners = {name: task.reference_owner(name) for name in references}
+    actions, states = [], []
+    eef = {arm: [] for arm in task.arms}
     gripper = {arm: [] for arm in task.arms}
-    objects = {name: [pose] for name, pose in task.object_poses().items()}
+    objects = {name: [] for name in task.movable_objects}
+    reference_poses = {name: [] for name in references}
+    touches = {arm: {name: [] for name in references} for arm in task.arms}
     signals = {name: [bool(value)] for name, value in task.subtask_signals().items()}
+
+    def record_state() -> None:
+        states.append(task.get_state())
+        for arm in task.arms:
+            eef[arm].append(task.eef_pose(arm))
+            for name in references:
+                touches[arm][name].append(task.in_contact(owners[name], arm))
+        for name, pose in task.object_poses().items():
+            objects[name].append(pose)
+        for name in references:
+            reference_poses[name].append(task.reference_pose(name))
+
+    record_state()
     since_success = None
     for _ in range(max_steps):
         action = np.asarray(policy(obs), dtype=np.float64)
         obs, _, terminated, truncated, info = env.step(action)
-        record["actions"].append(action)
-        record["states"].append(task.get_state())
+        actions.append(action)
+        record_state()
         for index, arm in enumerate(task.arms):
-            eef[arm].append(task.eef_pose(arm))
             gripper[arm].append(float(np.clip(action[7 * index + 6], -1, 1)))
-        for name, pose in task.object_poses().items():
-            objects[name].append(pose)
         for name in signals:
             signals[name].append(bool(info[name]))
         if info["is_success"] and since_success is None:
@@ -93,12 +114,14 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
     return SourceDemo(
         env_id=spec.id if spec is not None else type(task).__name__,
         env_kwargs=dict(spec.kwargs) if spec is not None else {},
-        seed=seed, actions=np.array(record["actions"]),
+        seed=seed, actions=np.array(actions),
         eef_poses={arm: np.array(poses) for arm, poses in eef.items()},
         gripper_actions={arm: np.array(values) for arm, values in gripper.items()},
         object_poses={name: np.array(poses) for name, poses in objects.items()},
+        reference_poses={name: np.array(poses) for name, poses in reference_poses.items()},
+        touches={arm: {name: np.array(values) for name, values in by_name.items()} for arm, by_name in touches.items()},
         signals={name: np.array(values) for name, values in signals.items()},
-        states=np.array(record["states"]), success=bool(info["is_success"]))
+        states=np.array(states), success=bool(info["is_success"]))
 
 
 def save_source_demos(path: str | Path, demos: list[SourceDemo]) -> Path:
@@ -116,9 +139,13 @@ def save_source_demos(path: str | Path, demos: list[SourceDemo]) -> Path:
                                 "seed": demo.seed, "success": demo.success, "attrs": json.dumps(demo.attrs)})
             for name in ("actions", "states"):
                 group.create_dataset(name, data=getattr(demo, name), compression="gzip")
-            for name in ("eef_poses", "gripper_actions", "object_poses", "signals"):
+            for name in ("eef_poses", "gripper_actions", "object_poses", "reference_poses", "signals"):
                 sub = group.create_group(name)
                 for key, value in getattr(demo, name).items():
+                    sub.create_dataset(key, data=value, compression="gzip")
+            for arm, by_name in demo.touches.items():
+                sub = group.create_group(f"touches/{arm}")
+                for key, value in by_name.items():
                     sub.create_dataset(key, data=value, compression="gzip")
     partial.replace(path)
     return path
@@ -145,6 +172,9 @@ def load_source_demos(path: str | Path) -> list[SourceDemo]:
                     eef_poses={k: v[()] for k, v in group["eef_poses"].items()},
                     gripper_actions={k: v[()] for k, v in group["gripper_actions"].items()},
                     object_poses={k: v[()] for k, v in group["object_poses"].items()},
+                    reference_poses={k: v[()] for k, v in group["reference_poses"].items()},
+                    touches={arm: {k: v[()].astype(bool) for k, v in by_name.items()}
+                             for arm, by_name in group["touches"].items()},
                     signals={k: v[()].astype(bool) for k, v in group["signals"].items()},
                     success=bool(group.attrs["success"]), attrs=json.loads(group.attrs["attrs"])))
     except SourceDemoError:
@@ -153,8 +183,9 @@ def load_source_demos(path: str | Path) -> list[SourceDemo]:
         raise SourceDemoError(f"source demo file {str(path)!r} is corrupt or incomplete: {error}") from error
     for index, demo in enumerate(demos):
         steps = demo.num_steps
-        lengths = [len(demo.states)] + [len(v) for v in (*demo.eef_poses.values(), *demo.object_poses.values(),
-                                                          *demo.signals.values())]
+        lengths = [len(demo.states)] + [len(v) for v in (
+            *demo.eef_poses.values(), *demo.object_poses.values(), *demo.reference_poses.values(),
+            *demo.signals.values(), *(v for by_name in demo.touches.values() for v in by_name.values()))]
         if any(length != steps + 1 for length in lengths):
             raise SourceDemoError(f"{str(path)!r} demo_{index}: per-state arrays must have {steps + 1} rows")
     return demos

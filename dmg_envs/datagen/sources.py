@@ -1,4 +1,4 @@
-"""Making source-demo files with the scripted demonstrators (what `dmg source` runs)."""
+"""Making source-demo files with the tasks' scripted demonstrators (what `dmg source` runs)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,28 @@ from pathlib import Path
 import gymnasium as gym
 import mujoco
 
-from dmg_envs.datagen.demonstrators import StackDemonstrator
-from dmg_envs.datagen.generate import policy_rng
+from dmg_envs.datagen.attempts import policy_rng
 from dmg_envs.datagen.source import SourceDemo, record_episode, save_source_demos
-from dmg_envs.errors import InvalidConfigError
+from dmg_envs.errors import GenerationError, InvalidConfigError
+from dmg_envs.registration import TASKS, load_object
 
-DEMONSTRATORS = {"stack": ("dmg/Stack-v0", StackDemonstrator)}
 
-
-def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100) -> list[SourceDemo]:
+def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100,
+                      reset_distribution: str = "D0") -> list[SourceDemo]:
     """`count` successful demos of `task` from consecutive episode seeds starting at `seed` (failed tries
     are skipped); the demonstrator's noise comes from its own stream of the episode seed (`policy_rng`):
     same arguments, same demos."""
-    if task not in DEMONSTRATORS:
-        raise InvalidConfigError(f"task {task!r} has no demonstrator; choose one of {sorted(DEMONSTRATORS)}")
-    env_id, demonstrator = DEMONSTRATORS[task]
-    env = gym.make(env_id)
+    if task not in TASKS:
+        raise InvalidConfigError(f"task {task!r} is not valid; choose one of {', '.join(map(repr, TASKS))}")
+    entry = TASKS[task]
+    demonstrator = load_object(entry.demonstrator)
+    env = gym.make(entry.env_id, reset_distribution=reset_distribution)
     demos, episode_seed = [], seed
     while len(demos) < count:
         if episode_seed - seed >= max_tries + count:
-            raise RuntimeError(f"the {task} demonstrator failed too often ({episode_seed - seed} tries)")
-        demo = record_episode(env, demonstrator(policy_rng(episode_seed)), seed=episode_seed)
+            raise GenerationError(f"the {task} demonstrator failed too often ({episode_seed - seed} tries)")
+        demo = record_episode(env, demonstrator(policy_rng(episode_seed)), seed=episode_seed,
+                              max_steps=entry.max_episode_steps)
         demo.attrs.update(demonstrator=demonstrator.__name__, mujoco=mujoco.__version__)
         if demo.success:
             demos.append(demo)

@@ -43,6 +43,15 @@ class CartesianDMP:
         orientation = self.orientation.step(dt, None if goal is None else goal[1], tracking_error)
         return position, orientation
 
+    def snapshot(self) -> tuple:
+        """Both parts' rollout states, for `restore`."""
+        return self.position.snapshot(), self.orientation.snapshot()
+
+    def restore(self, snapshot: tuple) -> None:
+        """Go back to a `snapshot` of this rollout."""
+        self.position.restore(snapshot[0])
+        self.orientation.restore(snapshot[1])
+
     @property
     def phase(self) -> float:
         return self.position.phase

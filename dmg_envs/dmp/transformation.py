@@ -144,6 +144,15 @@ class TransformationSystem(ABC):
             self.phase = self.phase_system.step(self.phase, h, self.tau, tracking_error)
         return self.state.copy()
 
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """The rollout's state (state, velocity, acceleration, phase), for `restore`."""
+        return self.state.copy(), self.velocity.copy(), self.acceleration.copy(), self.phase
+
+    def restore(self, snapshot: tuple[np.ndarray, np.ndarray, np.ndarray, float]) -> None:
+        """Go back to a state taken by `snapshot` (start and goal unchanged): the rollout goes on from there."""
+        state, velocity, acceleration, self.phase = snapshot
+        self.state, self.velocity, self.acceleration = state.copy(), velocity.copy(), acceleration.copy()
+
     def rollout(self, dt: float, duration: float | None = None) -> np.ndarray:
         """States (T, ...) from the current state, every `dt` [s] for `duration` (default tau), goal fixed."""
         steps = round((self.tau if duration is None else duration) / dt)

@@ -16,8 +16,8 @@ from dmg_envs.datagen import (
     save_source_demos,
     segment_demo,
 )
+from dmg_envs.datagen.config import DEMOS_DIR
 from dmg_envs.datagen.demonstrators import StackDemonstrator
-from dmg_envs.datagen.generate import DEMOS_DIR
 from dmg_envs.datagen.sources import make_source_demos
 
 
@@ -34,20 +34,37 @@ def test_shipped_demos_are_successful_and_complete(shipped):
         assert demo.actions.shape == (steps, 7) and demo.states.shape[0] == steps + 1
         assert demo.eef_poses["robot0"].shape == (steps + 1, 4, 4)
         assert set(demo.object_poses) == {"cubeA", "cubeB"} and set(demo.signals) == {"grasp_cubeA", "cubeA_on_cubeB"}
+        assert set(demo.reference_poses) == {"cubeA", "cubeB"} and set(demo.touches["robot0"]) == {"cubeA", "cubeB"}
+        # the pick's reference is touched from the grasp until the release
+        touched = demo.touches["robot0"]["cubeA"]
+        first, last = np.flatnonzero(touched)[[0, -1]]
+        assert touched[first:last + 1].all() and last - first > 20 and not touched[-1]
+        assert not touched[0]
         assert demo.attrs["demonstrator"] == "StackDemonstrator"
 
 
-def test_shipped_demos_are_what_dmg_source_regenerates(shipped):
-    """Bit-identical with the MuJoCo version that made them (another version simulates slightly
-    differently: then the regenerated demos are only checked to succeed)."""
+@pytest.fixture(scope="module")
+def regenerated():
+    return make_source_demos("stack", 2)
+
+
+def test_shipped_demos_are_bit_for_bit_what_dmg_source_regenerates(shipped, regenerated):
+    """On the MuJoCo version that made them (the one CI installs), `dmg source` gives the shipped demos
+    exactly. Another version simulates slightly differently: the test then says so instead of passing."""
     import mujoco
 
-    again = make_source_demos("stack", 2)
-    for a, b in zip(again, shipped[:2]):
+    made_with = shipped[0].attrs["mujoco"]
+    if made_with != mujoco.__version__:
+        pytest.skip(f"the shipped demos were made with MuJoCo {made_with}; this is {mujoco.__version__}")
+    for a, b in zip(regenerated, shipped[:2]):
+        np.testing.assert_array_equal(a.actions, b.actions)
+        np.testing.assert_array_equal(a.states, b.states)
+
+
+def test_shipped_demos_regenerate_from_the_same_seeds_on_any_mujoco(shipped, regenerated):
+    for a, b in zip(regenerated, shipped[:2]):
         assert a.seed == b.seed and a.success
-        if b.attrs["mujoco"] == mujoco.__version__:
-            np.testing.assert_array_equal(a.actions, b.actions)
-            np.testing.assert_array_equal(a.states, b.states)
+        assert abs(a.num_steps - b.num_steps) <= 5
 
 
 def test_demonstrator_moves_like_a_person(shipped):
@@ -97,9 +114,9 @@ def test_bad_source_files_are_named(tmp_path):
 def test_segments_end_where_the_signals_fire(shipped):
     for demo in shipped:
         (pick, place) = segment_demo(demo, _spec())["robot0"]
-        assert (pick.name, pick.reference_object, pick.start) == ("pick_cubeA", "cubeA", 0)
+        assert (pick.name, pick.reference, pick.start) == ("pick_cubeA", "cubeA", 0)
         assert demo.signals["grasp_cubeA"][pick.end] and not demo.signals["grasp_cubeA"][:pick.end].any()
-        assert (place.start, place.end, place.reference_object) == (pick.end, demo.num_steps, "cubeB")
+        assert (place.start, place.end, place.reference) == (pick.end, demo.num_steps, "cubeB")
         assert demo.gripper_actions["robot0"][pick.end - 1] > 0  # closing when the grasp registers
 
 
@@ -119,14 +136,14 @@ def test_segmentation_errors_are_clear(shipped):
 def test_hand_annotation_overrides_and_is_checked(shipped, tmp_path):
     demo = shipped[0]
     path = tmp_path / "annotation.json"
-    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "object": "cubeA", "end": 30},
-                                           {"name": "place_on_cubeB", "object": "cubeB"}]}))
+    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "reference": "cubeA", "end": 30},
+                                           {"name": "place_on_cubeB", "reference": "cubeB"}]}))
     pick, place = load_annotation(path, demo, _spec())["robot0"]
     assert (pick.end, place.start, place.end) == (30, 30, demo.num_steps)
-    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "object": "cubeB", "end": 30}]}))
+    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "reference": "cubeB", "end": 30}]}))
     with pytest.raises(SegmentationError, match="not a subtask of this task"):
         load_annotation(path, demo, _spec())
-    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "object": "cubeA", "end": 30}]}))
+    path.write_text(json.dumps({"robot0": [{"name": "pick_cubeA", "reference": "cubeA", "end": 30}]}))
     with pytest.raises(SegmentationError, match="stops at step 30"):
         load_annotation(path, demo, _spec())
     path.write_text("{not json")

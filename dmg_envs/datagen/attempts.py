@@ -1,0 +1,124 @@
+"""One generation attempt: an episode of the generator from one seed, kept in a shard if wanted.
+
+Each worker process builds its env, source demo and generator once (`AttemptRunner`) and then runs
+attempts by index. An attempt's result depends only on (config, attempt seed), so a dataset is the same
+whatever runs it and in whatever order.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dmg_envs.datagen.config import GenerationConfig, attempt_seed
+from dmg_envs.datagen.shards import AttemptResult, Episode, write_shard
+from dmg_envs.datagen.source import SourceDemo, load_source_demos
+from dmg_envs.errors import InvalidConfigError
+from dmg_envs.registration import TASKS
+
+SUCCESS_HOLD_STEPS = 5  # steps an episode goes on after the task is first solved
+
+
+def make_env(config: GenerationConfig) -> gym.Env:
+    """The (dynamic) env a run generates in."""
+    import dmg_envs
+
+    return dmg_envs.make(config.env_id, dynamics=config.dynamics, reset_distribution=config.reset_distribution)
+
+
+def load_demo(config: GenerationConfig) -> SourceDemo:
+    demos = load_source_demos(config.source_path())
+    if not 0 <= config.source_index < len(demos):
+        raise InvalidConfigError(f"source {config.source!r} has {len(demos)} demos; index {config.source_index} "
+                                 f"is out of range")
+    demo = demos[config.source_index]
+    if demo.env_id != config.env_id:
+        raise InvalidConfigError(f"source {config.source!r} was recorded in {demo.env_id}, not in {config.env_id}")
+    return demo
+
+
+def policy_rng(seed: int) -> np.random.Generator:
+    """A policy's own generator for an episode seed: a stream independent of the env's (which
+    `reset(seed=seed)` seeds with the same number)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+
+
+class AttemptRunner:
+    """A worker's env, demo and generator, built once per process.
+
+    Args:
+        config: the run.
+        folder: where episodes are written (None: nowhere, for benchmarks that only count successes).
+        env: the env to generate in; None: the run's (`make_env`).
+    """
+
+    def __init__(self, config: GenerationConfig, folder: Path | None = None, env: gym.Env | None = None):
+        self.config, self.folder = config, folder
+        self.env = make_env(config) if env is None else env
+        self.demo = load_demo(config)
+        if config.generator == "dmp":
+            from dmg_envs.datagen.expert import DMPExpert
+
+            self.expert = DMPExpert(self.env, self.demo, **TASKS[config.task].expert_kwargs)
+
+    def run(self, seed: int) -> Episode:
+        """The generator's episode from `seed`, until it has held success for a few steps or `max_steps`."""
+        config = self.config
+        if config.generator == "dmp":
+            env = self.expert
+            obs, info = env.reset(seed=seed)
+            policy: Callable[[Any], np.ndarray] = lambda observation: self.expert.predict(observation)[0]  # noqa: E731
+        else:
+            from dmg_envs.datagen.mimicgen import MimicGenPolicy
+
+            env = self.env
+            obs, info = env.reset(seed=seed)
+            policy = MimicGenPolicy(env, self.demo, policy_rng(seed))
+        observations, actions, rewards = [obs], [], []
+        solved_for = 0
+        for _ in range(config.max_steps):
+            action = policy(obs)
+            obs, reward, terminated, truncated, info = env.step(action)
+            observations.append(obs)
+            actions.append(action)
+            rewards.append(reward)
+            solved_for = solved_for + 1 if info["is_success"] else 0
+            if solved_for > SUCCESS_HOLD_STEPS or terminated or truncated:
+                break
+        stacked = {key: np.array([o[key] for o in observations]) for key in observations[0]}
+        return Episode(seed=seed, success=solved_for > SUCCESS_HOLD_STEPS or bool(info["is_success"]),
+                       observations=stacked, actions=np.array(actions, dtype=np.float32),
+                       rewards=np.array(rewards, dtype=np.float64))
+
+    def attempt(self, index: int) -> AttemptResult:
+        """Run attempt `index`, write its shard if it is kept, and say how it went. An exception in the
+        attempt is its failure, reported with the error, not the run's end."""
+        seed = attempt_seed(self.config.seed, index)
+        try:
+            episode = self.run(seed)
+            if self.folder is not None and (episode.success or self.config.keep_failures):
+                write_shard(self.folder, episode)
+        except Exception as error:  # noqa: BLE001 - one attempt's fault must not end a long run
+            return AttemptResult(index, seed, False, 0, f"{type(error).__name__}: {error}")
+        return AttemptResult(index, seed, episode.success, len(episode.actions))
+
+
+_RUNNER: AttemptRunner | None = None
+
+
+def worker_init(config: GenerationConfig, folder: Path) -> None:
+    """Process-pool initializer: build the runner; leave Ctrl-C to the driver, which lets running attempts
+    finish and cancels the queued ones."""
+    global _RUNNER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _RUNNER = AttemptRunner(config, folder)
+
+
+def worker_attempt(index: int) -> AttemptResult:
+    assert _RUNNER is not None, "worker_init has not run in this process"
+    return _RUNNER.attempt(index)

@@ -1,0 +1,107 @@
+"""What a generation run makes (`GenerationConfig`) and how its attempts are seeded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dmg_envs.errors import InvalidConfigError
+from dmg_envs.registration import TASKS
+
+GENERATORS = ("dmp", "mimicgen")
+GENERATOR_NAMES = {"dmp": "DynaMimicGen DMP expert", "mimicgen": "MimicGen baseline"}
+DEMOS_DIR = Path(__file__).resolve().parents[1] / "assets" / "demos"
+MAX_RUN_SEED = 2**31 - 1
+# Attempt seeds of different runs never meet, nor meet the small seeds that source demos and evaluation
+# use: each run seed owns a block of 2**32 attempt seeds above 2**32.
+SEED_DERIVATION = "episode seed = (run seed + 1) * 2**32 + attempt index"
+
+
+def attempt_seed(run_seed: int, index: int) -> int:
+    """The episode seed of attempt `index` of the run with seed `run_seed` (`SEED_DERIVATION`)."""
+    return (run_seed + 1) * 2**32 + index
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """What a generation run makes. Two runs with the same config make the same dataset.
+
+    Attributes:
+        task: a key of the task table (`dmg_envs.registration.TASKS`): "stack", "mug_drawer".
+        source: shipped source-demo file ("<task>_1", "<task>_10") or a path to one; None: "<task>_1".
+        source_index: which demo of the file to generate from.
+        num_demos: successful episodes to keep.
+        dynamics: a dynamics preset (`dmg_envs.wrappers.PRESETS`).
+        generator: "dmp" (D-MG) or "mimicgen" (the baseline).
+        seed: the run's seed, in [0, 2**31); attempt i uses `attempt_seed(seed, i)`.
+        max_steps: an attempt that has not succeeded by then fails; None: the task's episode limit.
+        reset_distribution: "D0" or "D1".
+        max_attempts: the run stops after this many attempts even if short of `num_demos` (default
+            10 x num_demos + 50), so a generator that cannot succeed does not run forever.
+        keep_failures: also write the failed attempts, as the dataset `failures_dataset_id`.
+    """
+
+    task: str = "stack"
+    source: str | None = None
+    source_index: int = 0
+    num_demos: int = 20
+    dynamics: str = "static"
+    generator: str = "dmp"
+    seed: int = 0
+    max_steps: int | None = None
+    reset_distribution: str = "D0"
+    max_attempts: int | None = None
+    keep_failures: bool = False
+
+    def __post_init__(self):
+        from dmg_envs.wrappers.presets import PRESETS
+
+        if self.task not in TASKS:
+            raise InvalidConfigError(f"task {self.task!r} is not valid; choose one of {', '.join(map(repr, TASKS))}")
+        limit = TASKS[self.task].max_episode_steps
+        # Defaults resolved here, so that a config records what it ran with.
+        object.__setattr__(self, "source", f"{self.task}_1" if self.source is None else self.source)
+        object.__setattr__(self, "max_steps", limit if self.max_steps is None else self.max_steps)
+        if self.generator not in GENERATORS:
+            raise InvalidConfigError(f"generator {self.generator!r} is not valid; choose one of {GENERATORS}")
+        if self.dynamics not in PRESETS:
+            raise InvalidConfigError(f"dynamics {self.dynamics!r} is not a preset; choose one of {sorted(PRESETS)}")
+        if self.num_demos < 1:
+            raise InvalidConfigError(f"num_demos must be at least 1, got {self.num_demos}")
+        if not 0 <= self.seed <= MAX_RUN_SEED:
+            raise InvalidConfigError(f"seed must lie in [0, {MAX_RUN_SEED}], got {self.seed}")
+        if self.reset_distribution not in ("D0", "D1"):
+            raise InvalidConfigError(
+                f"reset_distribution {self.reset_distribution!r} is not valid; choose 'D0' or 'D1'")
+        if not 1 <= self.max_steps <= limit:
+            raise InvalidConfigError(f"max_steps must lie in [1, {limit}] (the env's time limit), got {self.max_steps}")
+        if self.max_attempts is not None and self.max_attempts < self.num_demos:
+            raise InvalidConfigError(
+                f"max_attempts ({self.max_attempts}) must be at least num_demos ({self.num_demos})")
+
+    @property
+    def attempt_limit(self) -> int:
+        return self.max_attempts if self.max_attempts is not None else 10 * self.num_demos + 50
+
+    @property
+    def env_id(self) -> str:
+        return TASKS[self.task].env_id
+
+    @property
+    def dataset_id(self) -> str:
+        return f"dmg/{self.task}/{self.generator}-{self.dynamics}-v0"
+
+    @property
+    def failures_dataset_id(self) -> str:
+        return f"dmg/{self.task}/{self.generator}-{self.dynamics}-failures-v0"
+
+    def source_path(self) -> Path:
+        shipped = DEMOS_DIR / f"{self.source}.hdf5"
+        return shipped if shipped.exists() else Path(self.source)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two configurations the same run: everything but how many demos and attempts it asks for."""
+        from dataclasses import asdict
+
+        return {key: value for key, value in asdict(self).items() if key not in ("num_demos", "max_attempts")}

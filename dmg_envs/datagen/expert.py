@@ -1,0 +1,240 @@
+"""`DMPExpert`: the D-MG expert. One Cartesian DMP per source-demo subtask, living in its reference frame."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dmg_envs.datagen.segmentation import Segment, segment_demo
+from dmg_envs.datagen.source import SourceDemo
+from dmg_envs.dmp import CartesianDMP, quaternion
+from dmg_envs.errors import InvalidConfigError
+from dmg_envs.sim.transforms import (
+    invert_pose,
+    mat_to_quat,
+    nearest_equivalent,
+    pose_from_pos_quat,
+    upright_frame,
+)
+
+MAX_DELTA_POS, MAX_DELTA_ROT = 0.05, 0.5  # the env's delta-action scales [m], [rad]
+# A parallel-jaw gripper looks the same turned half a turn about its approach (z) axis.
+TOOL_TURNS = (np.eye(4), np.diag([-1.0, -1.0, 1.0, 1.0]))
+# A reference that moves more than this in one control step has jumped.
+JUMP_DISTANCE, JUMP_ANGLE = 0.02, 0.2  # [m], [rad]
+# A jump while the DMP is this close to its goal (the final approach: fingers around an object, an object
+# over its target) rewinds the DMP to where it was this far from its goal, so the approach is made again.
+REWIND_DISTANCE = 0.06  # [m]
+STALL_STEPS = 10  # control steps a converged pick may wait for its signal before it rewinds
+LOST_STEPS = 2  # control steps a held object must be missing before the expert goes back for it
+LOST_WINDOW = 3  # [steps] around the matching demo step in which the demo must still have held it
+
+
+def reference_frames(poses: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """(T, 4, 4) upright frames of a reference's poses (T, 4, 4), each held where it was while `touched`
+    (T,): while the arm touches a reference, it moves the reference itself (pulls a drawer by its handle,
+    carries an object), and the motion must be read against where the reference was, not against itself."""
+    frames = np.empty_like(poses)
+    for step, (pose, touching) in enumerate(zip(poses, touched)):
+        frames[step] = frames[step - 1] if touching and step > 0 else upright_frame(pose)
+    return frames
+
+
+class _SubtaskPlan:
+    """What the expert keeps of one segment of the source demo: a DMP of the TCP in the reference frame."""
+
+    def __init__(self, demo: SourceDemo, segment: Segment, dt: float, num_basis: int, alpha: float):
+        span = slice(segment.start, segment.end + 1)
+        frames = reference_frames(demo.reference_poses[segment.reference][span],
+                                  demo.touches[segment.arm][segment.reference][span])
+        local = np.einsum("tij,tjk->tik", np.linalg.inv(frames), demo.eef_poses[segment.arm][span])
+        self.segment = segment
+        self.dmp = CartesianDMP(num_basis=num_basis, alpha=alpha).fit(
+            np.arange(len(local)) * dt, local[:, :3, 3], np.stack([mat_to_quat(pose[:3, :3]) for pose in local]))
+        self.goal = local[-1]  # the TCP at the segment's end, in the reference frame
+        self.gripper = demo.gripper_actions[segment.arm][segment.start:segment.end]
+
+
+class DMPExpert(gym.Wrapper):
+    """Drive a dmg-envs task with DMPs learnt from one source demo, adapting to moving references.
+
+    The source demo is split into subtasks (`segment_demo`), each relative to its reference (an object, a
+    fixture, a part such as a drawer, or a named frame such as its handle). Each subtask's TCP path is
+    encoded as a Cartesian DMP in the reference's upright frame, held still while the arm touches the
+    reference (the arm moves it then). Every control step the DMP is integrated one control period in
+    that frame and mapped to the world through the reference's current frame, so the whole path moves
+    and turns with the reference, not only its goal: a drawer in a turned cabinet is pulled along the
+    turned axis, and an object that drifts is followed without lag. For references with yaw symmetry (a
+    cube: 4) and for the gripper's own half-turn symmetry, the equivalent pose nearest the gripper is
+    used. The gripper follows the demo by phase. A subtask ends when its DMP has converged and its
+    signal has fired; the last one ends with the episode.
+
+    Recovery: a reference that jumps (more than 2 cm or 0.2 rad in a step) during the final approach
+    (the DMP within 6 cm of its goal), or a pick whose DMP has converged without its signal firing,
+    rewinds the DMP to where it was 6 cm from its goal, so the approach is made again where the
+    reference now is; an object picked by an earlier subtask that leaves the fingers while the demo still
+    held it sends the expert back to that subtask.
+
+    `predict(obs, state=None, episode_start=None, deterministic=True)` follows SB3 (also with SB3's
+    `evaluate_policy`); calling it twice for one step gives one action and one DMP step.
+    `info["expert"]` reports the subtask index and phase each step.
+
+    Args:
+        env: a dmg-envs environment (static or dynamic), delta control mode, one arm.
+        demo: the source demonstration (recorded in the same task).
+        num_basis, alpha: DMP kernels and gain (K = alpha^2 / 4, D = alpha).
+        position_tolerance, rotation_tolerance: convergence [m], [rad].
+    """
+
+    def __init__(self, env: gym.Env, demo: SourceDemo, num_basis: int = 50, alpha: float = 25.0,
+                 position_tolerance: float = 0.005, rotation_tolerance: float = math.radians(5)):
+        super().__init__(env)
+        task = env.unwrapped
+        if task.control_mode != "delta":
+            raise InvalidConfigError("DMPExpert drives the env with delta actions: make it with control_mode='delta'")
+        if len(task.arms) != 1:
+            raise InvalidConfigError("DMPExpert handles one arm; bimanual coordination is not implemented yet")
+        self._task, self._dt = task, task.control_dt
+        self._arm = task.arms[0]
+        self._subtasks = task.subtask_spec[self._arm]
+        segments = segment_demo(demo, task.subtask_spec)[self._arm]
+        self._plans = [_SubtaskPlan(demo, segment, self._dt, num_basis, alpha) for segment in segments]
+        self._owners = [task.reference_owner(segment.reference) for segment in segments]
+        self._picks = [index for index, segment in enumerate(segments) if segment.reference in task.movable_objects]
+        self._demo_signals = demo.signals
+        self.position_tolerance, self.rotation_tolerance = position_tolerance, rotation_tolerance
+
+    # ------------------------------------------------------------------ gymnasium
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._lost_for = 0
+        self._start_subtask(0)
+        info["expert"] = self._report()
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._action = None  # the next predict makes the next DMP step
+        self._steps_in_subtask += 1
+        plan = self._plans[self._index]
+        lost = self._lost_pick(info)
+        if lost is not None:
+            self._start_subtask(lost)
+        elif self._index < len(self._plans) - 1:
+            fired = bool(info.get(self._subtasks[self._index].signal, False))
+            converged = plan.dmp.converged(self.position_tolerance, self.rotation_tolerance)
+            self._stalled_for = self._stalled_for + 1 if converged and not fired else 0
+            if fired and converged:
+                self._start_subtask(self._index + 1)
+            elif self._index in self._picks and self._stalled_for > STALL_STEPS:
+                self._rewind()  # the grasp did not take: approach again
+            elif self._steps_in_subtask > 2 * plan.segment.length + 20:
+                self._start_subtask(self._index + 1)  # long past the demo's duration: move on
+        info["expert"] = self._report()
+        return obs, reward, terminated, truncated, info
+
+    # ------------------------------------------------------------------ policy
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        """The expert's action for the current state (SB3's signature; the observation itself is not
+        needed: the expert reads poses through the task interface). A batched observation (a vectorised
+        env of this one env, as SB3's `evaluate_policy` makes) gets a batch of one action."""
+        if self._action is None:  # one DMP step per env step, however often predict is called
+            self._action = self._next_action()
+        action = self._action.copy()
+        return (action[None] if self._is_batched(observation) else action), state
+
+    def _next_action(self) -> np.ndarray:
+        plan = self._plans[self._index]
+        if not self._task.in_contact(self._owners[self._index], self._arm):
+            frame = upright_frame(self._task.reference_pose(plan.segment.reference)) @ self._turn
+            moved = frame[:3, 3] - self._frame[:3, 3]
+            turned = abs(math.atan2(frame[1, 0], frame[0, 0]) - math.atan2(self._frame[1, 0], self._frame[0, 0]))
+            jumped = np.linalg.norm(moved) > JUMP_DISTANCE or min(turned, 2 * math.pi - turned) > JUMP_ANGLE
+            self._frame = frame
+            if jumped and plan.dmp.position.distance_to_goal() < REWIND_DISTANCE:
+                self._rewind()
+        position, orientation = plan.dmp.step(self._dt)
+        self._history.append(plan.dmp.snapshot())
+        target = self._frame @ pose_from_pos_quat(position, orientation) @ self._tool_turn
+        current = self._task.eef_pose(self._arm)
+        action = np.zeros(7)
+        action[:3] = (target[:3, 3] - current[:3, 3]) / MAX_DELTA_POS
+        action[3:6] = quaternion.rotation_between(mat_to_quat(target[:3, :3]),
+                                                  mat_to_quat(current[:3, :3])) / MAX_DELTA_ROT
+        action[6] = self._gripper(plan)
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    def _is_batched(self, observation: Any) -> bool:
+        space = self.observation_space
+        if isinstance(observation, dict):
+            key = next(iter(observation))
+            return np.ndim(observation[key]) > len(space[key].shape)
+        return observation is not None and np.ndim(observation) > len(space.shape)
+
+    # ------------------------------------------------------------------ internals
+    def _start_subtask(self, index: int) -> None:
+        """Plan subtask `index` from the current pose: the reference's equivalent frame nearest the gripper,
+        and the DMP started there."""
+        self._index, self._steps_in_subtask, self._action = index, 0, None
+        self._stalled_for, self._history = 0, []
+        plan = self._plans[index]
+        self._choose_frame(plan)
+        start = invert_pose(self._frame) @ self._task.eef_pose(self._arm) @ invert_pose(self._tool_turn)
+        plan.dmp.reset(start=(start[:3, 3], mat_to_quat(start[:3, :3])),
+                       goal=(plan.goal[:3, 3], mat_to_quat(plan.goal[:3, :3])))
+
+    def _choose_frame(self, plan: _SubtaskPlan) -> None:
+        """The reference's current frame, turned to the equivalent pose nearest the gripper."""
+        raw = upright_frame(self._task.reference_pose(plan.segment.reference))
+        self._turn, self._tool_turn = nearest_equivalent(raw, plan.goal, self._task.eef_pose(self._arm),
+                                                         self._task.yaw_symmetry(plan.segment.reference), TOOL_TURNS)
+        self._frame = raw @ self._turn
+
+    def _rewind(self) -> None:
+        """Take the current subtask's DMP back to where it was `REWIND_DISTANCE` from its goal (in the
+        reference frame, which may have moved since), or start the subtask afresh if it never was."""
+        plan = self._plans[self._index]
+        while self._history:
+            snapshot = self._history.pop()
+            if np.linalg.norm(plan.goal[:3, 3] - snapshot[0][0]) >= REWIND_DISTANCE:
+                self._history.append(snapshot)
+                self._choose_frame(plan)
+                plan.dmp.restore(snapshot)
+                self._stalled_for = 0
+                return
+        self._start_subtask(self._index)
+
+    def _demo_step(self, plan: _SubtaskPlan) -> int:
+        """The demo step that the current phase stands for (the DMP has just been stepped)."""
+        dmp = plan.dmp.position
+        elapsed = -dmp.demo_duration * math.log(max(dmp.phase, 1e-12)) / dmp.phase_system.alpha_s
+        return min(max(round(elapsed / self._dt) - 1, 0), plan.segment.length - 1)
+
+    def _gripper(self, plan: _SubtaskPlan) -> float:
+        return float(plan.gripper[self._demo_step(plan)])
+
+    def _lost_pick(self, info: dict[str, Any]) -> int | None:
+        """The earlier pick subtask whose object has left the fingers while the demo still held it, if any."""
+        plan = self._plans[self._index]
+        step = plan.segment.start + self._demo_step(plan)
+        for pick in self._picks:
+            if pick >= self._index:
+                break
+            signal = self._subtasks[pick].signal
+            held_in_demo = self._demo_signals[signal][max(step - LOST_WINDOW, 0):step + LOST_WINDOW + 1].all()
+            if held_in_demo and not info.get(signal, False):
+                self._lost_for += 1
+                if self._lost_for >= LOST_STEPS:
+                    self._lost_for = 0
+                    return pick
+                return None
+        self._lost_for = 0
+        return None
+
+    def _report(self) -> dict[str, Any]:
+        return {"subtask": np.int64(self._index), "phase": np.float64(self._plans[self._index].dmp.phase)}
+

@@ -1,0 +1,150 @@
+"""A generation run's work folder: its configuration, a log line per finished attempt, and one episode
+file ("shard") per kept attempt, so that an interrupted run loses nothing and resumes where it stopped.
+
+Shards are NumPy `.npz` files (no pickle: loading runs no code) with a format version; a truncated or
+corrupt shard is detected when read (`ShardError`, naming the file), and its attempt is run again.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmg_envs.errors import DmgError, GenerationError
+
+SHARD_FORMAT_VERSION = 1
+_OBSERVATION = "observations/"
+
+
+class ShardError(DmgError, ValueError):
+    """An episode file that is missing, truncated, corrupt or of another format."""
+
+
+@dataclass
+class Episode:
+    """One attempt's record (observations have one more row than actions)."""
+
+    seed: int
+    success: bool
+    observations: dict[str, np.ndarray]
+    actions: np.ndarray
+    rewards: np.ndarray
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What the driver learns of a finished attempt (the episode itself stays in its shard)."""
+
+    index: int
+    seed: int
+    success: bool
+    steps: int
+    error: str | None = None
+
+
+def shard_path(folder: Path, seed: int) -> Path:
+    return folder / f"episode_{seed}.npz"
+
+
+def write_shard(folder: Path, episode: Episode) -> Path:
+    """Write an episode atomically (a partial file renamed into place)."""
+    path = shard_path(folder, episode.seed)
+    partial = path.with_name(path.name + ".partial")
+    arrays = {"format_version": np.array(SHARD_FORMAT_VERSION), "seed": np.array(episode.seed, dtype=np.int64),
+              "success": np.array(episode.success), "actions": episode.actions, "rewards": episode.rewards,
+              "observation_keys": np.array(list(episode.observations), dtype=str)}
+    arrays.update({_OBSERVATION + key: value for key, value in episode.observations.items()})
+    with open(partial, "wb") as file:
+        np.savez(file, **arrays)
+    partial.replace(path)
+    return path
+
+
+def read_shard(path: Path) -> Episode:
+    """Read an episode written by `write_shard`; raises `ShardError` naming the file if it cannot."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            version = int(data["format_version"])
+            if version != SHARD_FORMAT_VERSION:
+                raise ShardError(f"{path.name} has shard format version {version}, this dmg-envs reads "
+                                 f"{SHARD_FORMAT_VERSION}")
+            keys = [str(key) for key in data["observation_keys"]]
+            episode = Episode(seed=int(data["seed"]), success=bool(data["success"]),
+                              observations={key: data[_OBSERVATION + key] for key in keys},
+                              actions=data["actions"], rewards=data["rewards"])
+    except ShardError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise ShardError(f"{path.name} is truncated or corrupt ({type(error).__name__}: {error})") from error
+    steps = len(episode.actions)
+    if len(episode.rewards) != steps or any(len(value) != steps + 1 for value in episode.observations.values()):
+        raise ShardError(f"{path.name} is inconsistent: {steps} actions but other lengths for rewards or observations")
+    return episode
+
+
+class RunState:
+    """The work folder of one run: every finished attempt's outcome by attempt index, and its shards.
+
+    Args:
+        folder: the work folder (created).
+        identity: what makes two runs the same run (a config without its demo and attempt counts).
+        config: the full configuration, written to `config.json`.
+    """
+
+    def __init__(self, folder: Path, identity: dict[str, Any], config: dict[str, Any]):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        config_file = folder / "config.json"
+        if config_file.exists():
+            previous = json.loads(config_file.read_text())
+            if {key: previous.get(key) for key in identity} != identity:
+                raise GenerationError(f"{folder} holds a run with another configuration ({previous}); "
+                                      f"remove it or use another --work-dir")
+        config_file.write_text(json.dumps(config, indent=2))
+        self.results: dict[int, AttemptResult] = {}
+        self.keeps_failures = bool(config.get("keep_failures", False))
+        log = folder / "attempts.jsonl"
+        if log.exists():
+            for line in log.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                    result = AttemptResult(int(entry["index"]), int(entry["seed"]), bool(entry["success"]),
+                                           int(entry["steps"]), entry.get("error"))
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue  # a line cut by an interruption: that attempt is simply run again
+                if not self._needs_shard(result) or shard_path(folder, result.seed).exists():
+                    self.results[result.index] = result
+
+    def _needs_shard(self, result: AttemptResult) -> bool:
+        return result.error is None and (result.success or self.keeps_failures)
+
+    def record(self, result: AttemptResult) -> None:
+        """Log a finished attempt (its shard, if any, is already written)."""
+        with open(self.folder / "attempts.jsonl", "a") as log:
+            log.write(json.dumps({"index": result.index, "seed": result.seed, "success": result.success,
+                                  "steps": result.steps, "error": result.error}) + "\n")
+        self.results[result.index] = result
+
+    def forget(self, index: int) -> None:
+        """Drop an attempt whose shard turned out unreadable, so that it is run again."""
+        result = self.results.pop(index)
+        shard_path(self.folder, result.seed).unlink(missing_ok=True)
+
+    def prefix(self, num_demos: int, attempt_limit: int) -> tuple[list[AttemptResult], int]:
+        """The successes among the unbroken run of finished attempts from index 0 (at most `num_demos`,
+        within `attempt_limit` attempts), and how many attempts that run took: what the dataset holds does
+        not depend on worker timing."""
+        kept, index = [], 0
+        while index in self.results and len(kept) < num_demos and index < attempt_limit:
+            if self.results[index].success:
+                kept.append(self.results[index])
+            index += 1
+        return kept, index
+
+    def load(self, result: AttemptResult) -> Episode:
+        return read_shard(shard_path(self.folder, result.seed))

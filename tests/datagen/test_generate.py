@@ -1,0 +1,265 @@
+"""Generation runs: Minari output, replay, resuming, seeds, worker faults, shards, Ctrl-C, the CLI."""
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import minari
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from dmg_envs.cli import app
+from dmg_envs.datagen import attempts as attempts_module
+from dmg_envs.datagen.config import GenerationConfig, attempt_seed
+from dmg_envs.datagen.generate import default_work_dir, generate
+from dmg_envs.datagen.replay import replay_dataset
+from dmg_envs.datagen.shards import shard_path
+from dmg_envs.errors import GenerationError, InvalidConfigError
+
+runner = CliRunner()
+# Faults are injected by patching the attempt function before the worker processes fork from the test.
+needs_fork = pytest.mark.skipif(multiprocessing.get_start_method() != "fork",
+                                reason="fault injection patches the workers through fork")
+
+
+def logged(work_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (work_dir / "attempts.jsonl").read_text().splitlines()]
+
+
+def test_generate_cli_end_to_end_with_minari(isolated_datasets):
+    result = runner.invoke(app, ["generate", "stack", "--source", "1", "--num-demos", "20", "--dynamics", "slow"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["kept"] == 20 and summary["dataset_id"] == "dmg/stack/dmp-slow-v0"
+    dataset = minari.load_dataset("dmg/stack/dmp-slow-v0")
+    assert dataset.total_episodes == 20
+    meta = dataset.storage.metadata
+    generation = meta["dmg_generation"]
+    assert generation["generator"] == "dmp" and generation["dynamics"] == "slow" and generation["source"] == "stack_1"
+    assert generation["env_id"] == "dmg/Stack-v0" and generation["seed_derivation"].startswith("episode seed =")
+    assert generation["attempts"] >= 20 and generation["success_rate"] == 20 / generation["attempts"]
+    assert meta["ref_min_score"] == 0.0 and meta["ref_max_score"] > 0
+    assert any(req.startswith("mujoco==") for req in meta["requirements"])
+    env = dataset.recover_environment(eval_env=True)
+    assert type(env).__name__ == "ObjectPerturbation"
+    assert env.spec.additional_wrappers[0].kwargs["params"] == {"speed": 0.02}
+    from minari.cli import app as minari_app
+
+    shown = runner.invoke(minari_app, ["show", "dmg/stack/dmp-slow-v0"])
+    assert shown.exit_code == 0 and "20" in shown.output and "dmp" in shown.output
+    # every stored episode is an honest success
+    replayed = runner.invoke(app, ["replay", "dmg/stack/dmp-slow-v0"])
+    assert replayed.exit_code == 0 and "20/20 episodes end in success" in replayed.output
+    assert "observations match the stored ones: True" in replayed.output
+
+
+def test_summary_and_metadata_agree_on_the_success_rate(isolated_datasets):
+    summary = generate(GenerationConfig(num_demos=3, generator="mimicgen", dynamics="slow", max_attempts=40), workers=2)
+    generation = minari.load_dataset(summary["dataset_id"]).storage.metadata["dmg_generation"]
+    assert summary["attempts"] > summary["kept"]  # some attempts failed: the rate is not trivially 1
+    assert summary["success_rate"] == generation["success_rate"] == summary["kept"] / summary["attempts"]
+    assert generation["attempts"] == summary["attempts"] and generation["successes"] == summary["kept"]
+
+
+def test_runs_with_different_seeds_share_no_episode_seed(isolated_datasets):
+    seeds = {}
+    for run_seed in (0, 1):
+        config = GenerationConfig(num_demos=3, seed=run_seed)
+        summary = generate(config, workers=2, overwrite=True)
+        generation = minari.load_dataset(summary["dataset_id"]).storage.metadata["dmg_generation"]
+        seeds[run_seed] = set(generation["episode_seeds"])
+        assert all(seed == attempt_seed(run_seed, seed - attempt_seed(run_seed, 0)) for seed in seeds[run_seed])
+    assert len(seeds[0]) == len(seeds[1]) == 3 and not seeds[0] & seeds[1]
+    # the blocks of attempt seeds of two runs never meet, however many attempts they make
+    assert attempt_seed(0, 2**32 - 1) < attempt_seed(1, 0)
+
+
+def test_replay_catches_a_dishonest_episode(isolated_datasets):
+    summary = generate(GenerationConfig(num_demos=2), workers=1)
+    dataset = minari.load_dataset(summary["dataset_id"])
+    assert replay_dataset(summary["dataset_id"])["successes"] == 2
+    # the same actions from another start do not stack the cubes
+    import h5py
+
+    with h5py.File(dataset.storage.data_path / "main_data.hdf5", "r+") as file:
+        file["episode_1"].attrs["seed"] = 123
+    report = replay_dataset(summary["dataset_id"])
+    assert report["failed_episodes"] == [1] and not report["observations_match"]
+
+
+class _InterruptAfter:
+    def __init__(self, count):
+        self.count = count
+
+    def __call__(self, progress):
+        if progress["attempts_this_call"] >= self.count:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_keeps_its_demos_and_resumes_to_the_same_dataset(isolated_datasets):
+    config = GenerationConfig(num_demos=6, dynamics="fast")
+    partial = generate(config, workers=1, progress=_InterruptAfter(3))
+    assert partial["interrupted"] and 1 <= partial["kept"] < 6
+    readable = minari.load_dataset(config.dataset_id)
+    assert readable.total_episodes == partial["kept"]
+    resumed = generate(config, workers=2)  # the same call resumes, and replaces its own partial dataset
+    assert not resumed["interrupted"] and resumed["kept"] == 6
+    resumed_seeds = minari.load_dataset(config.dataset_id).storage.metadata["dmg_generation"]["episode_seeds"]
+    # the same dataset as a run that was never interrupted
+    fresh = generate(config, work_dir=isolated_datasets / "fresh", workers=2, overwrite=True)
+    assert fresh["kept"] == 6
+    assert minari.load_dataset(config.dataset_id).storage.metadata["dmg_generation"]["episode_seeds"] == resumed_seeds
+
+
+def test_ctrl_c_runs_no_queued_attempt(isolated_datasets):
+    """Interrupted after 2 attempts with 2 workers (4 attempts in flight or queued): the running ones finish
+    and are kept, the queued ones never run; every episode file written belongs to a logged attempt."""
+    config = GenerationConfig(num_demos=40, generator="mimicgen", dynamics="fast", keep_failures=True)
+    work_dir = isolated_datasets / "run"
+    summary = generate(config, work_dir=work_dir, workers=2, progress=_InterruptAfter(2))
+    assert summary["interrupted"]
+    entries = logged(work_dir)
+    # interrupted at >= 2 finished; at most the 2 running and 1 handed to a worker's queue finish after
+    assert 2 <= len(entries) <= summary["attempts_this_call"] <= 2 + 1 + 3
+    shards = sorted(int(path.stem.split("_")[1]) for path in work_dir.glob("episode_*.npz"))
+    assert shards == sorted(entry["seed"] for entry in entries)  # nothing ran without being kept
+
+
+@needs_fork
+def test_an_attempt_that_raises_is_recorded_and_the_run_goes_on(isolated_datasets, monkeypatch):
+    bad_seed = attempt_seed(0, 1)
+    real_run = attempts_module.AttemptRunner.run
+
+    def run(self, seed):
+        if seed == bad_seed:
+            raise RuntimeError("simulated fault in attempt 1")
+        return real_run(self, seed)
+
+    monkeypatch.setattr(attempts_module.AttemptRunner, "run", run)
+    result = runner.invoke(app, ["generate", "stack", "--num-demos", "4", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert "1 attempts raised an error" in result.output and "simulated fault in attempt 1" in result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["kept"] == 4 and summary["errors"] == 1
+    generation = minari.load_dataset(summary["dataset_id"]).storage.metadata["dmg_generation"]
+    assert bad_seed not in generation["episode_seeds"] and generation["errors"] == 1
+    (entry,) = [e for e in logged(Path(summary["work_dir"])) if e["seed"] == bad_seed]
+    assert not entry["success"] and "simulated fault" in entry["error"]
+
+
+@needs_fork
+def test_a_run_whose_attempts_mostly_raise_stops_with_a_clear_message(isolated_datasets, monkeypatch):
+    def run(self, seed):
+        raise ValueError("the simulator is broken")
+
+    monkeypatch.setattr(attempts_module.AttemptRunner, "run", run)
+    with pytest.raises(GenerationError, match=r"10 of 10 attempts raised an error \(first: ValueError: the simul"):
+        generate(GenerationConfig(num_demos=5), workers=1)
+
+
+@needs_fork
+def test_a_worker_that_dies_is_replaced_and_its_attempt_recorded(isolated_datasets, monkeypatch):
+    doomed = attempt_seed(0, 2)
+    real_run = attempts_module.AttemptRunner.run
+
+    def run(self, seed):
+        if seed == doomed:
+            os._exit(3)  # as a segfault or the OOM killer would
+        return real_run(self, seed)
+
+    monkeypatch.setattr(attempts_module.AttemptRunner, "run", run)
+    summary = generate(GenerationConfig(num_demos=4), workers=1)
+    assert summary["kept"] == 4 and summary["errors"] == 1
+    (entry,) = [e for e in logged(Path(summary["work_dir"])) if e["seed"] == doomed]
+    assert "worker process died" in entry["error"]
+
+
+def test_a_corrupt_episode_file_is_named_and_regenerated(isolated_datasets):
+    config = GenerationConfig(num_demos=3)
+    first = generate(config, workers=1)
+    work_dir = Path(first["work_dir"])
+    victim = shard_path(work_dir, attempt_seed(0, 1))
+    original = np.load(victim)["actions"].copy()
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # truncated, as by a full disk
+    again = generate(config, workers=1)
+    assert len(again["regenerated"]) == 1 and victim.name in again["regenerated"][0]
+    assert again["kept"] == 3 and again["attempts_this_call"] == 1  # only that attempt ran again
+    np.testing.assert_array_equal(np.load(victim)["actions"], original)  # and gave the same episode
+
+
+def test_run_folders_default_to_outside_the_working_directory(isolated_datasets, monkeypatch):
+    monkeypatch.delenv("DMG_WORK_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(isolated_datasets / "cache"))
+    config = GenerationConfig(num_demos=1)
+    folder = default_work_dir(config)
+    assert folder.parent == isolated_datasets / "cache/dmg-envs/runs/dmg_stack_dmp-static-v0"
+    assert default_work_dir(GenerationConfig(num_demos=5)) == folder  # the same run, asking for more
+    assert default_work_dir(GenerationConfig(num_demos=1, seed=1)) != folder  # another run
+    summary = generate(config, workers=1)
+    assert Path(summary["work_dir"]) == folder
+    assert not (isolated_datasets / "dmg-work").exists() and not list(Path.cwd().glob("dmg-*"))
+
+
+def test_generation_refuses_to_overwrite_and_to_mix_runs(isolated_datasets):
+    config = GenerationConfig(num_demos=1)
+    generate(config, workers=1)
+    assert generate(config, workers=1)["kept"] == 1  # the same run again: nothing to do, same dataset
+    with pytest.raises(GenerationError, match="exists"):  # another run (seed) would replace its dataset
+        generate(GenerationConfig(num_demos=1, seed=5), workers=1)
+    with pytest.raises(GenerationError, match="another configuration"):
+        generate(GenerationConfig(num_demos=1, seed=5), work_dir=default_work_dir(config), workers=1, overwrite=True)
+    with pytest.raises(InvalidConfigError, match="choose one of"):
+        GenerationConfig(generator="gan")
+
+
+def test_view_renders_a_generated_episode(isolated_datasets):
+    from PIL import Image
+
+    summary = generate(GenerationConfig(num_demos=1, dynamics="slow"), workers=1)
+    out = isolated_datasets / "episode.gif"
+    result = runner.invoke(app, ["view", summary["dataset_id"], "--out", str(out), "--width", "80", "--height", "60"])
+    assert result.exit_code == 0, result.output
+    steps = len(minari.load_dataset(summary["dataset_id"])[0].actions)
+    with Image.open(out) as gif:
+        assert gif.n_frames == steps + 1 and gif.size == (80, 60)
+    assert "success True" in result.output
+
+
+def test_a_run_can_ask_for_more_demos_and_stops_at_its_attempt_limit(isolated_datasets):
+    generate(GenerationConfig(num_demos=2), workers=1)
+    more = generate(GenerationConfig(num_demos=4), workers=1)  # same run, more demos: extends it
+    assert more["kept"] == 4 and more["attempts_this_call"] == 2
+    with pytest.raises(GenerationError, match="exists"):  # a smaller run would replace the larger dataset
+        generate(GenerationConfig(num_demos=1), work_dir="elsewhere", workers=1)
+    hopeless = generate(GenerationConfig(num_demos=5, generator="mimicgen", dynamics="fast", max_attempts=6),
+                        workers=2)
+    assert hopeless["exhausted"] and hopeless["kept"] < 5 and hopeless["attempts"] == 6
+
+
+@pytest.mark.parametrize("kwargs, message", [({"reset_distribution": "D2"}, "reset_distribution"),
+                                             ({"max_steps": 500}, "time limit"),
+                                             ({"num_demos": 5, "max_attempts": 2}, "max_attempts"),
+                                             ({"seed": -1}, "seed"), ({"task": "juggle"}, "task")])
+def test_generation_config_is_checked_up_front(kwargs, message):
+    with pytest.raises(InvalidConfigError, match=message):
+        GenerationConfig(**kwargs)
+
+
+def test_policy_noise_is_independent_of_the_env_reset_noise():
+    from dmg_envs.datagen.attempts import policy_rng
+
+    assert not np.allclose(policy_rng(10003).normal(size=8), np.random.default_rng(10003).normal(size=8))
+    np.testing.assert_array_equal(policy_rng(10003).normal(size=8), policy_rng(10003).normal(size=8))
+
+
+def test_failures_can_be_kept_in_their_own_dataset(isolated_datasets):
+    config = GenerationConfig(num_demos=2, generator="mimicgen", dynamics="fast", max_attempts=3, keep_failures=True)
+    summary = generate(config, workers=1)
+    assert summary["failures_dataset_id"] == "dmg/stack/mimicgen-fast-failures-v0"
+    failures = minari.load_dataset(config.failures_dataset_id)
+    meta = failures.storage.metadata["dmg_generation"]
+    assert failures.total_episodes == 3 - summary["kept"] and meta["failures"]
+    report = replay_dataset(config.failures_dataset_id)
+    assert report["successes"] == 0 and report["observations_match"]  # honest failures, replayed exactly
