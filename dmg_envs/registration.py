@@ -36,6 +36,8 @@ class TaskEntry:
 TASKS: dict[str, TaskEntry] = {entry.task: entry for entry in (
     TaskEntry("stack", "dmg/Stack-v0", "dmg_envs.envs.stack:StackEnv", 300,
               "dmg_envs.datagen.demonstrators:StackDemonstrator"),
+    TaskEntry("mug_drawer", "dmg/MugDrawer-v0", "dmg_envs.envs.mug_drawer:MugDrawerEnv", 500,
+              "dmg_envs.datagen.demonstrators:MugDrawerDemonstrator"),
 )}
 
 ENTRY_POINTS = {entry.env_id: entry.entry_point for entry in TASKS.values()}

@@ -8,9 +8,11 @@ yaw and durations), so generated data inherits natural motion rather than a cont
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 
+from dmg_envs.envs.mug_drawer import MUG_HALF_HEIGHT
 from dmg_envs.sim.transforms import quat_to_mat, rotation_error, rotvec_to_mat
 
 GRIPPER_DOWN = np.diag([1.0, -1.0, -1.0])  # TCP z axis pointing down, x along world x
@@ -33,6 +35,12 @@ def nearest_quarter_turn(target: float, current: float) -> float:
     return current + (target - current + math.pi / 4) % (math.pi / 2) - math.pi / 4
 
 
+def nearest_half_turn(target: float, current: float) -> float:
+    """`target` shifted by a multiple of 180 degrees to lie within 90 degrees of `current` (the gripper
+    looks the same turned half a turn)."""
+    return current + (target - current + math.pi / 2) % math.pi - math.pi / 2
+
+
 class _Move:
     """A minimum-jerk move of the TCP from its pose at planning time to a target, with a gripper command."""
 
@@ -52,18 +60,17 @@ class _Move:
         return self.step >= self.steps
 
 
-class StackDemonstrator:
-    """Pick cubeA, carry it over cubeB, lower it, let go, retreat: `action = demonstrator(obs)`.
+class ScriptedDemonstrator(ABC):
+    """A phase-by-phase demonstrator: `action = demonstrator(obs)`. Each phase is planned when it starts,
+    from what the demonstrator sees then (`_plan`), and played as a minimum-jerk move.
 
     Args:
         rng: seeds the imperfections.
         speed: typical TCP speed of free moves [m/s].
     """
 
-    def __init__(self, rng: np.random.Generator, speed: float = 0.25, cube_a_half: float = 0.02,
-                 cube_b_half: float = 0.025):
+    def __init__(self, rng: np.random.Generator, speed: float = 0.25):
         self.rng, self.speed = rng, speed
-        self.cube_a_half, self.cube_b_half = cube_a_half, cube_b_half
         self.reset()
 
     def reset(self) -> None:
@@ -73,6 +80,35 @@ class StackDemonstrator:
     def _steps(self, distance: float, minimum: int) -> int:
         nominal = distance / self.speed / 0.05
         return max(minimum, round(nominal * self.rng.uniform(0.85, 1.2)))
+
+    @abstractmethod
+    def _plan(self, obs: dict) -> _Move | None:
+        """The move of phase `self.phase` (None: the demonstration is over)."""
+
+    def __call__(self, obs: dict) -> np.ndarray:
+        if self.move is None or self.move.done:
+            self.move = self._plan(obs) if not self.done else None
+            if self.move is None:
+                self.done = True
+                return np.array([0, 0, 0, 0, 0, 0, -1.0], dtype=np.float32)
+            self.phase += 1
+        position, yaw = self.move.desired()
+        self.move.step += 1
+        action = np.zeros(7)
+        action[:3] = (position - obs["robot0_eef_pos"]) / MAX_DELTA_POS
+        target_mat = rotvec_to_mat([0.0, 0.0, yaw]) @ GRIPPER_DOWN
+        action[3:6] = rotation_error(target_mat, quat_to_mat(obs["robot0_eef_quat"])) / MAX_DELTA_ROT
+        action[6] = self.move.gripper
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+class StackDemonstrator(ScriptedDemonstrator):
+    """Pick cubeA, carry it over cubeB, lower it, let go, retreat."""
+
+    def __init__(self, rng: np.random.Generator, speed: float = 0.25, cube_a_half: float = 0.02,
+                 cube_b_half: float = 0.025):
+        self.cube_a_half, self.cube_b_half = cube_a_half, cube_b_half
+        super().__init__(rng, speed)
 
     def _plan(self, obs: dict) -> _Move | None:
         eef, yaw = obs["robot0_eef_pos"], tcp_yaw(obs["robot0_eef_quat"])
@@ -109,18 +145,89 @@ class StackDemonstrator:
             return _Move(eef, yaw, eef + np.array([0, 0, jitter(0.06, 0.1)]), yaw, -1.0, int(self.rng.integers(9, 13)))
         return None
 
-    def __call__(self, obs: dict) -> np.ndarray:
-        if self.move is None or self.move.done:
-            self.move = self._plan(obs) if not self.done else None
-            if self.move is None:
-                self.done = True
-                return np.array([0, 0, 0, 0, 0, 0, -1.0], dtype=np.float32)
-            self.phase += 1
-        position, yaw = self.move.desired()
-        self.move.step += 1
-        action = np.zeros(7)
-        action[:3] = (position - obs["robot0_eef_pos"]) / MAX_DELTA_POS
-        target_mat = rotvec_to_mat([0.0, 0.0, yaw]) @ GRIPPER_DOWN
-        action[3:6] = rotation_error(target_mat, quat_to_mat(obs["robot0_eef_quat"])) / MAX_DELTA_ROT
-        action[6] = self.move.gripper
-        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+class MugDrawerDemonstrator(ScriptedDemonstrator):
+    """Open the drawer by its handle, pick the mug by its body, put it in the drawer, push the drawer shut.
+
+    Grasps are from above: the handle with the fingers closing along the drawer's axis, the mug with them
+    closing across its handle's direction; the mug is carried in with the hand's long side along the
+    cabinet's face, so the hand stays clear of the cabinet. Of the two gripper yaws that do each, the one
+    within 90 degrees of the home posture's is taken, so the wrist never winds up against its limit.
+    """
+
+    PHASES = ("over_handle", "look", "onto_handle", "grip", "pull", "let_go", "back_up",
+              "look", "over_mug", "around_mug", "grip", "lift", "over_drawer", "look", "lower", "let_go", "back_up",
+              "over_handle", "look", "onto_handle", "grip", "push", "let_go", "back_up")
+    PULL = 0.15  # [m] how far the drawer is pulled out
+    HANDLE_OPENING = -0.3  # gripper command around the handle: half open, the fingers clear of the drawer's face
+    # Where the mug goes, in the drawer frame: midway between the drawer's front and the cabinet's, so that
+    # its handle, which points along the drawer's axis, clears both.
+    PLACE_IN_DRAWER = (0.0, -0.025)
+    CARRY_CLEARANCE = 0.15  # [m] of the mug's bottom over the drawer's bottom while it is carried
+    TURN_SPEED = 1.2  # [rad/s] average wrist turn of a move
+
+    def _plan(self, obs: dict) -> _Move | None:
+        if self.phase >= len(self.PHASES):
+            return None
+        phase = self.PHASES[self.phase]
+        eef, yaw = obs["robot0_eef_pos"], tcp_yaw(obs["robot0_eef_quat"])
+        jitter = self.rng.uniform
+        hold = self.move.gripper if self.move is not None else -1.0
+        cabinet_yaw = tcp_yaw(obs["cabinet_quat"])
+        inward = np.array([-math.sin(cabinet_yaw), math.cos(cabinet_yaw), 0.0])  # the cabinet's +y: into it
+        across = np.array([math.cos(cabinet_yaw), math.sin(cabinet_yaw), 0.0])
+        handle, mug, drawer = obs["drawer_handle_pos"], obs["mug_pos"], obs["drawer_pos"]
+
+        def still(gripper: float, low: int, high: int) -> _Move:
+            return _Move(eef, yaw, eef, yaw, gripper, int(self.rng.integers(low, high)))
+
+        def to(target: np.ndarray, target_yaw: float, gripper: float, minimum: int) -> _Move:
+            # Long enough for the turn too: the wrist turns at most about 2.6 rad/s.
+            turn_steps = round(abs(target_yaw - yaw) / self.TURN_SPEED / 0.05)
+            steps = self._steps(np.linalg.norm(target - eef), max(minimum, turn_steps))
+            return _Move(eef, yaw, target, target_yaw, gripper, steps)
+
+        if phase == "look":  # a short look before committing
+            return still(hold, 1, 5)
+        if phase == "grip":
+            return still(1.0, 5, 8)
+        if phase == "let_go":
+            return still(-1.0, 4, 7)
+        if phase == "back_up":
+            return _Move(eef, yaw, eef + np.array([0.0, 0.0, jitter(0.06, 0.09)]), yaw, -1.0,
+                         int(self.rng.integers(9, 13)))
+        if phase == "over_handle":  # fingers to close along the drawer's axis
+            target = handle + np.array([0.0, 0.0, jitter(0.07, 0.09)])
+            target_yaw = nearest_half_turn(cabinet_yaw, 0.0) + math.radians(jitter(-3, 3))
+            return to(target, target_yaw, self.HANDLE_OPENING, 15)
+        if phase == "onto_handle":
+            target = handle + inward * jitter(-0.003, 0.003) + np.array([0.0, 0.0, jitter(-0.003, 0.003)])
+            return _Move(eef, yaw, target, yaw, self.HANDLE_OPENING, int(self.rng.integers(12, 17)))
+        if phase in ("pull", "push"):  # along the drawer's axis, out to about PULL, or back in until shut
+            opening = float(obs["drawer_joint_pos"][0])
+            distance = self.PULL + jitter(-0.01, 0.01) - opening if phase == "pull" else opening + 0.01
+            target = eef + inward * (distance if phase == "push" else -distance)
+            return _Move(eef, yaw, target, yaw, 1.0, self._steps(distance, 25) + 5)
+        if phase == "over_mug":  # fingers to close across the direction of the mug's handle
+            target = mug + np.array([jitter(-0.003, 0.003), jitter(-0.003, 0.003), jitter(0.09, 0.11)])
+            return to(target, nearest_half_turn(tcp_yaw(obs["mug_quat"]), 0.0) + math.radians(jitter(-3, 3)), -1.0,
+                      15)
+        if phase == "around_mug":
+            target = np.array([mug[0] + jitter(-0.003, 0.003), mug[1] + jitter(-0.003, 0.003),
+                               mug[2] + jitter(0.002, 0.008)])
+            return _Move(eef, yaw, target, yaw, -1.0, int(self.rng.integers(12, 17)))
+        offset = eef - mug  # where the hand holds the mug
+        carry_z = drawer[2] + self.CARRY_CLEARANCE + MUG_HALF_HEIGHT + offset[2] + jitter(0.0, 0.02)
+        spot = drawer + across * self.PLACE_IN_DRAWER[0] + inward * self.PLACE_IN_DRAWER[1]
+        if phase == "lift":
+            return _Move(eef, yaw, np.array([eef[0], eef[1], carry_z]), yaw, 1.0, int(self.rng.integers(10, 15)))
+        if phase == "over_drawer":  # the hand's long side along the cabinet's face
+            target = np.array([spot[0] + offset[0] + jitter(-0.004, 0.004), spot[1] + offset[1] + jitter(-0.004, 0.004),
+                               eef[2]])
+            place_yaw = nearest_half_turn(cabinet_yaw + math.pi / 2, 0.0) + math.radians(jitter(-3, 3))
+            return to(target, place_yaw, 1.0, 15)
+        if phase == "lower":  # until the mug stands on the drawer's bottom, at the spot
+            target = np.array([spot[0] + offset[0], spot[1] + offset[1],
+                               drawer[2] + MUG_HALF_HEIGHT + offset[2] + jitter(-0.002, 0.0)])
+            return _Move(eef, yaw, target, yaw, 1.0, int(self.rng.integers(12, 17)))
+        raise AssertionError(f"unknown phase {phase!r}")

@@ -11,6 +11,7 @@ import numpy as np
 from dmg_envs.datagen.segmentation import Segment, segment_demo
 from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.dmp import CartesianDMP, quaternion
+from dmg_envs.dmp.transformation import BLEND_WINDOW
 from dmg_envs.errors import InvalidConfigError
 from dmg_envs.sim.transforms import (
     invert_pose,
@@ -25,22 +26,82 @@ MAX_DELTA_POS, MAX_DELTA_ROT = 0.05, 0.5  # the env's delta-action scales [m], [
 TOOL_TURNS = (np.eye(4), np.diag([-1.0, -1.0, 1.0, 1.0]))
 # A reference that moves more than this in one control step has jumped.
 JUMP_DISTANCE, JUMP_ANGLE = 0.02, 0.2  # [m], [rad]
+# A reference moved this much by the arm (a drawer pulled by its handle) stays held for its subtask.
+HOLD_DISTANCE, HOLD_ANGLE = 0.03, 0.3  # [m], [rad]
 # A jump while the DMP is this close to its goal (the final approach: fingers around an object, an object
 # over its target) rewinds the DMP to where it was this far from its goal, so the approach is made again.
 REWIND_DISTANCE = 0.06  # [m]
+# A new start's offset is blended away before the demo's final approach: the last point this far from
+# where it first touched the reference.
+APPROACH_DISTANCE = 0.06  # [m]
 STALL_STEPS = 10  # control steps a converged pick may wait for its signal before it rewinds
 LOST_STEPS = 2  # control steps a held object must be missing before the expert goes back for it
 LOST_WINDOW = 3  # [steps] around the matching demo step in which the demo must still have held it
 
 
+def _moved(a: np.ndarray, b: np.ndarray, distance: float, angle: float) -> bool:
+    """Whether two upright frames differ by more than `distance` [m] or `angle` [rad] of yaw."""
+    turned = abs(math.atan2(a[1, 0], a[0, 0]) - math.atan2(b[1, 0], b[0, 0]))
+    return bool(np.linalg.norm(a[:3, 3] - b[:3, 3]) > distance or min(turned, 2 * math.pi - turned) > angle)
+
+
+class ReferenceFrame:
+    """A subtask's reference frame over time. It follows the reference; while the arm touches the
+    reference it is held where it was (the arm moves the reference then: it pulls a drawer by its handle,
+    carries an object, so the motion must be read against where the reference was when the arm took hold
+    of it); if the arm moved the reference by more than `HOLD_DISTANCE` while holding it, the frame stays
+    held for the rest of the subtask, else (a brush) it follows again.
+
+    Args:
+        frame: the upright frame (4x4) to start from.
+    """
+
+    def __init__(self, frame: np.ndarray):
+        self.frame, self._held_at, self._moved = frame, None, False
+
+    def update(self, current: np.ndarray, touching: bool) -> bool:
+        """Take the reference's current upright frame and whether the arm touches it; returns whether the
+        reference jumped (moved more than `JUMP_DISTANCE` or `JUMP_ANGLE` since the last step while free)."""
+        if touching:
+            if self._held_at is None:
+                self._held_at = self.frame
+            self._moved = self._moved or _moved(current, self._held_at, HOLD_DISTANCE, HOLD_ANGLE)
+            return False
+        if self._held_at is not None:
+            if not self._moved:  # an incidental touch: follow the reference again from where it is
+                self._held_at, self.frame = None, current
+            return False
+        jumped = _moved(current, self.frame, JUMP_DISTANCE, JUMP_ANGLE)
+        self.frame = current
+        return jumped
+
+
 def reference_frames(poses: np.ndarray, touched: np.ndarray) -> np.ndarray:
-    """(T, 4, 4) upright frames of a reference's poses (T, 4, 4), each held where it was while `touched`
-    (T,): while the arm touches a reference, it moves the reference itself (pulls a drawer by its handle,
-    carries an object), and the motion must be read against where the reference was, not against itself."""
+    """(T, 4, 4) frames of a reference over a segment, from its poses (T, 4, 4) and whether the arm touched
+    it (T,), as `ReferenceFrame` would have them."""
+    frame = ReferenceFrame(upright_frame(poses[0]))
     frames = np.empty_like(poses)
     for step, (pose, touching) in enumerate(zip(poses, touched)):
-        frames[step] = frames[step - 1] if touching and step > 0 else upright_frame(pose)
+        frame.update(upright_frame(pose), bool(touching))
+        frames[step] = frame.frame
     return frames
+
+
+def approach_end(local_positions: np.ndarray, touched: np.ndarray) -> float:
+    """The fraction of a segment by which a new start's offset must be blended away: the default end of
+    the blend window, or earlier, when the demo last left `APPROACH_DISTANCE` before it first touched the
+    reference (the start of its final approach, such as the descent onto a drawer's handle), so that the
+    final approach and what follows it (the pull) are made as demonstrated."""
+    steps = len(local_positions) - 1
+    touches = np.flatnonzero(touched)
+    if steps < 1 or len(touches) == 0:
+        return BLEND_WINDOW[1]
+    first = touches[0]
+    far = np.flatnonzero(np.linalg.norm(local_positions[:first + 1] - local_positions[first], axis=1)
+                         >= APPROACH_DISTANCE)
+    if len(far) == 0:
+        return BLEND_WINDOW[1]
+    return float(np.clip(far[-1] / steps, BLEND_WINDOW[0] + 0.1, BLEND_WINDOW[1]))
 
 
 class _SubtaskPlan:
@@ -48,11 +109,12 @@ class _SubtaskPlan:
 
     def __init__(self, demo: SourceDemo, segment: Segment, dt: float, num_basis: int, alpha: float):
         span = slice(segment.start, segment.end + 1)
-        frames = reference_frames(demo.reference_poses[segment.reference][span],
-                                  demo.touches[segment.arm][segment.reference][span])
+        touched = demo.touches[segment.arm][segment.reference][span]
+        frames = reference_frames(demo.reference_poses[segment.reference][span], touched)
         local = np.einsum("tij,tjk->tik", np.linalg.inv(frames), demo.eef_poses[segment.arm][span])
         self.segment = segment
-        self.dmp = CartesianDMP(num_basis=num_basis, alpha=alpha).fit(
+        window = (BLEND_WINDOW[0], approach_end(local[:, :3, 3], touched))
+        self.dmp = CartesianDMP(num_basis=num_basis, alpha=alpha, blend_window=window).fit(
             np.arange(len(local)) * dt, local[:, :3, 3], np.stack([mat_to_quat(pose[:3, :3]) for pose in local]))
         self.goal = local[-1]  # the TCP at the segment's end, in the reference frame
         self.gripper = demo.gripper_actions[segment.arm][segment.start:segment.end]
@@ -63,8 +125,8 @@ class DMPExpert(gym.Wrapper):
 
     The source demo is split into subtasks (`segment_demo`), each relative to its reference (an object, a
     fixture, a part such as a drawer, or a named frame such as its handle). Each subtask's TCP path is
-    encoded as a Cartesian DMP in the reference's upright frame, held still while the arm touches the
-    reference (the arm moves it then). Every control step the DMP is integrated one control period in
+    encoded as a Cartesian DMP in the reference's upright frame, held still from the moment the arm
+    touches the reference (the arm moves it then). Every control step the DMP is integrated one control period in
     that frame and mapped to the world through the reference's current frame, so the whole path moves
     and turns with the reference, not only its goal: a drawer in a turned cabinet is pulled along the
     turned axis, and an object that drifts is followed without lag. For references with yaw symmetry (a
@@ -149,17 +211,13 @@ class DMPExpert(gym.Wrapper):
 
     def _next_action(self) -> np.ndarray:
         plan = self._plans[self._index]
-        if not self._task.in_contact(self._owners[self._index], self._arm):
-            frame = upright_frame(self._task.reference_pose(plan.segment.reference)) @ self._turn
-            moved = frame[:3, 3] - self._frame[:3, 3]
-            turned = abs(math.atan2(frame[1, 0], frame[0, 0]) - math.atan2(self._frame[1, 0], self._frame[0, 0]))
-            jumped = np.linalg.norm(moved) > JUMP_DISTANCE or min(turned, 2 * math.pi - turned) > JUMP_ANGLE
-            self._frame = frame
-            if jumped and plan.dmp.position.distance_to_goal() < REWIND_DISTANCE:
-                self._rewind()
+        current = upright_frame(self._task.reference_pose(plan.segment.reference)) @ self._turn
+        jumped = self._frame.update(current, self._task.in_contact(self._owners[self._index], self._arm))
+        if jumped and plan.dmp.position.distance_to_goal() < REWIND_DISTANCE:
+            self._rewind()
         position, orientation = plan.dmp.step(self._dt)
         self._history.append(plan.dmp.snapshot())
-        target = self._frame @ pose_from_pos_quat(position, orientation) @ self._tool_turn
+        target = self._frame.frame @ pose_from_pos_quat(position, orientation) @ self._tool_turn
         current = self._task.eef_pose(self._arm)
         action = np.zeros(7)
         action[:3] = (target[:3, 3] - current[:3, 3]) / MAX_DELTA_POS
@@ -183,7 +241,7 @@ class DMPExpert(gym.Wrapper):
         self._stalled_for, self._history = 0, []
         plan = self._plans[index]
         self._choose_frame(plan)
-        start = invert_pose(self._frame) @ self._task.eef_pose(self._arm) @ invert_pose(self._tool_turn)
+        start = invert_pose(self._frame.frame) @ self._task.eef_pose(self._arm) @ invert_pose(self._tool_turn)
         plan.dmp.reset(start=(start[:3, 3], mat_to_quat(start[:3, :3])),
                        goal=(plan.goal[:3, 3], mat_to_quat(plan.goal[:3, :3])))
 
@@ -192,7 +250,7 @@ class DMPExpert(gym.Wrapper):
         raw = upright_frame(self._task.reference_pose(plan.segment.reference))
         self._turn, self._tool_turn = nearest_equivalent(raw, plan.goal, self._task.eef_pose(self._arm),
                                                          self._task.yaw_symmetry(plan.segment.reference), TOOL_TURNS)
-        self._frame = raw @ self._turn
+        self._frame = ReferenceFrame(raw @ self._turn)
 
     def _rewind(self) -> None:
         """Take the current subtask's DMP back to where it was `REWIND_DISTANCE` from its goal (in the

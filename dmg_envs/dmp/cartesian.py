@@ -7,7 +7,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from dmg_envs.dmp.transformation import PositionDMP, QuaternionDMP
+from dmg_envs.dmp.transformation import BLEND_WINDOW, PositionDMP, QuaternionDMP
 
 
 class CartesianDMP:
@@ -16,13 +16,13 @@ class CartesianDMP:
     Both parts see the same phase (same gains, same time steps, same tracking error), so they start,
     slow down and finish together.
 
-    Args: as `TransformationSystem` (`num_basis`, `alpha`, `alpha_s`, `alpha_stop`).
+    Args: as `TransformationSystem` (`num_basis`, `alpha`, `alpha_s`, `alpha_stop`, `blend_window`).
     """
 
     def __init__(self, num_basis: int = 50, alpha: float = 25.0, alpha_s: float = math.log(1e4),
-                 alpha_stop: float = 0.0):
-        self.position = PositionDMP(num_basis, alpha, alpha_s, alpha_stop)
-        self.orientation = QuaternionDMP(num_basis, alpha, alpha_s, alpha_stop)
+                 alpha_stop: float = 0.0, blend_window: tuple[float, float] = BLEND_WINDOW):
+        self.position = PositionDMP(num_basis, alpha, alpha_s, alpha_stop, blend_window)
+        self.orientation = QuaternionDMP(num_basis, alpha, alpha_s, alpha_stop, blend_window)
 
     def fit(self, times: npt.ArrayLike, positions: npt.ArrayLike, quaternions: npt.ArrayLike) -> CartesianDMP:
         """Fit both parts to a demonstrated pose sequence: times (T,) [s], positions (T, 3), quaternions (T, 4)."""

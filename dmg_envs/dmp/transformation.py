@@ -44,14 +44,20 @@ class TransformationSystem(ABC):
         alpha: gain; K = alpha^2 / 4, D = alpha (D-MG uses 25, 10 for Stack).
         alpha_s: phase decay, s(end of the demonstration) = exp(-alpha_s).
         alpha_stop: phase-stopping gain on the tracking error [1/m^2 or 1/rad^2], 0 to disable.
+        blend_window: (begin, end) fractions of the motion between which a new start's offset is blended
+            into the goal's (`BLEND_WINDOW` by default).
     """
 
     dim = 3
 
     def __init__(self, num_basis: int = 50, alpha: float = 25.0, alpha_s: float = math.log(1e4),
-                 alpha_stop: float = 0.0):
+                 alpha_stop: float = 0.0, blend_window: tuple[float, float] = BLEND_WINDOW):
         if not (alpha > 0 and math.isfinite(alpha)):
             raise InvalidConfigError(f"alpha must be a positive number, got {alpha!r}")
+        if not 0.0 <= blend_window[0] < blend_window[1] <= 1.0:
+            raise InvalidConfigError(f"blend_window must be (begin, end) with 0 <= begin < end <= 1, "
+                                     f"got {blend_window}")
+        self.blend_window = (float(blend_window[0]), float(blend_window[1]))
         self.stiffness, self.damping = alpha * alpha / 4.0, float(alpha)
         self.phase_system = CanonicalSystem(alpha_s, alpha_stop)
         self.basis = GaussianBasis(num_basis, alpha_s)
@@ -77,10 +83,10 @@ class TransformationSystem(ABC):
         """The state as a float array, or a clear error."""
 
     def blend(self, s: np.ndarray | float) -> np.ndarray:
-        """b(s): 1 until `BLEND_WINDOW[0]` of the motion, 0 after `BLEND_WINDOW[1]`, minimum-jerk between,
+        """b(s): 1 until `blend_window[0]` of the motion, 0 after `blend_window[1]`, minimum-jerk between,
         in the time t / tau that phase s stands for."""
         time = np.log(np.maximum(s, 1e-300)) / -self.phase_system.alpha_s
-        begin, end = BLEND_WINDOW
+        begin, end = self.blend_window
         fraction = np.clip((time - begin) / (end - begin), 0.0, 1.0)
         return 1.0 - fraction**3 * (10.0 - 15.0 * fraction + 6.0 * fraction**2)
 

@@ -74,7 +74,7 @@ def test_symmetric_grasp_is_the_one_nearest_the_gripper(demo):
     expert = DMPExpert(gym.make("dmg/Stack-v0"), demo)
     for seed in range(20):
         expert.reset(seed=seed)
-        goal = expert._frame @ expert._plans[0].goal @ expert._tool_turn
+        goal = expert._frame.frame @ expert._plans[0].goal @ expert._tool_turn
         current = mat_to_quat(expert.unwrapped.eef_pose()[:3, :3])
         assert np.degrees(np.linalg.norm(quaternion.rotation_between(mat_to_quat(goal[:3, :3]), current))) < 45 + 10
 
