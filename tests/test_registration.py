@@ -1,4 +1,5 @@
-"""Every registered id: checkers, seeding, spec round trip, import-free make."""
+"""Every registered id: checkers, determinism, bad input, divergence, spec round trip, pickling, import-free
+make, and the task table behind the registry."""
 
 import pickle
 import subprocess
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from dmg_envs.registration import ENTRY_POINTS
+from dmg_envs.errors import InvalidActionError, InvalidConfigError
+from dmg_envs.registration import ENTRY_POINTS, TASKS
 
 ENV_IDS = sorted(ENTRY_POINTS)
 
@@ -79,3 +81,90 @@ def test_env_pickles(env_id):
     clone_obs, *_ = clone.step(action)
     for key in obs:
         np.testing.assert_array_equal(obs[key], clone_obs[key])
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_same_seed_and_actions_give_bit_identical_observations(env_id):
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(200, 7))
+    trajectories = []
+    for _ in range(2):
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=7)
+        trajectory = [obs]
+        for action in actions:
+            trajectory.append(env.step(action)[0])
+        trajectories.append(trajectory)
+    for a, b in zip(*trajectories):
+        for key in a:
+            assert a[key].tobytes() == b[key].tobytes(), key
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("bad", [np.zeros(6), np.zeros((1, 7)), np.zeros(8)])
+def test_wrong_action_shape_raises(env_id, bad):
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=r"shape .* expected \(7,\)"):
+        env.unwrapped.step(bad)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_action_raises(env_id, value):
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    action = np.zeros(7)
+    action[2] = value
+    with pytest.raises(InvalidActionError, match=r"NaN or inf at indices \[2\]"):
+        env.unwrapped.step(action)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("kwargs, name", [
+    ({"obs_mode": "pixels"}, "obs_mode"), ({"control_mode": "velocity"}, "control_mode"),
+    ({"reward_type": "shaped"}, "reward_type"), ({"reset_distribution": "D2"}, "reset_distribution"),
+    ({"render_mode": "ansi"}, "render_mode"),
+])
+def test_bad_config_names_the_argument_and_choices(env_id, kwargs, name):
+    with pytest.raises(InvalidConfigError, match=name) as error:
+        gym.make(env_id, **kwargs)
+    assert "choose one of" in str(error.value)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("steps_before", [0, 5])
+def test_diverging_simulation_truncates_instead_of_crashing(env_id, tmp_path, monkeypatch, steps_before):
+    monkeypatch.chdir(tmp_path)  # MuJoCo logs the warning to MUJOCO_LOG.TXT in the working directory
+    env = gym.make(env_id)
+    task = env.unwrapped
+    env.reset(seed=0)
+    for _ in range(steps_before):
+        env.step(np.zeros(7))
+    task.data.qvel[task._index.objects[task.movable_objects[0]].dof] = 1e12  # beyond MuJoCo's bad-value threshold
+    obs, reward, terminated, truncated, info = env.step(np.zeros(7))
+    assert truncated and info["sim_unstable"] and not terminated
+    assert all(np.all(np.isfinite(v)) for v in obs.values())
+    # the env stays usable
+    env.reset(seed=1)
+    _, _, _, truncated, info = env.step(np.zeros(7))
+    assert not truncated and not info["sim_unstable"]
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_every_scene_steps_a_second_of_noisy_control_without_warnings(env_id):
+    env = gym.make(env_id)
+    env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        env.step(rng.uniform(-1, 1, 7))
+    assert not env.unwrapped.data.warning.number.any()
+
+
+def test_the_task_table_registers_every_task_once():
+    assert sorted(entry.env_id for entry in TASKS.values()) == ENV_IDS
+    for name, entry in TASKS.items():
+        spec = gym.spec(entry.env_id)
+        assert entry.task == name and spec.entry_point == entry.entry_point
+        assert spec.max_episode_steps == entry.max_episode_steps
+        module, _, attribute = entry.demonstrator.partition(":")
+        assert attribute and module.startswith("dmg_envs.")

@@ -116,7 +116,7 @@ class MugDrawerEnv(ManipulationEnv):
     rad), gripper (-1 open, +1 closed); `control_mode="absolute"` takes the target pose.
 
     ## Observation Space
-    A Dict of float64 vectors (or, with `obs_mode="flat"`, their 61 values in this order):
+    A Dict of float64 vectors (or, with `obs_mode="flat"`, their 53 values in this order):
     `robot0_joint_pos` (7), `robot0_gripper_qpos` (2), `mug_pos` (3), `mug_quat` (4), `drawer_joint_pos`
     (1, the opening [m]), `robot0_joint_vel` (7), `robot0_eef_pos` (3), `robot0_eef_quat` (4),
     `cabinet_pos` (3), `cabinet_quat` (4), `drawer_handle_pos` (3), `drawer_pos` (3, the centre of the

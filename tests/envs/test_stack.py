@@ -6,7 +6,7 @@ import pytest
 from scripted_stack import run_episode
 
 from dmg_envs.envs.stack import CUBE_A, CUBE_B, MIN_CUBE_DISTANCE, PLACEMENT_HALF_RANGE
-from dmg_envs.errors import InvalidActionError, InvalidConfigError, UnknownNameError
+from dmg_envs.errors import UnknownNameError
 from dmg_envs.sim.scene import TABLE_TOP_Z
 from dmg_envs.sim.transforms import make_pose
 
@@ -18,15 +18,6 @@ def rollout(env, seed, actions):
         obs, *_ = env.step(action)
         trajectory.append(obs)
     return trajectory
-
-
-def test_same_seed_and_actions_give_bit_identical_observations():
-    actions = np.random.default_rng(0).uniform(-1, 1, size=(200, 7))
-    first = rollout(gym.make("dmg/Stack-v0"), 7, actions)
-    second = rollout(gym.make("dmg/Stack-v0"), 7, actions)
-    for a, b in zip(first, second):
-        for key in a:
-            assert a[key].tobytes() == b[key].tobytes(), key
 
 
 @pytest.mark.parametrize("distribution", ["D0", "D1"])
@@ -118,22 +109,6 @@ def test_dense_reward_is_staged_and_bounded():
     assert rewards[-1] == 1.0
 
 
-@pytest.mark.parametrize("bad", [np.zeros(6), np.zeros((1, 7)), np.zeros(8)])
-def test_wrong_action_shape_raises(stack_env, bad):
-    stack_env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"shape .* expected \(7,\)"):
-        stack_env.unwrapped.step(bad)
-
-
-@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_non_finite_action_raises(stack_env, value):
-    stack_env.reset(seed=0)
-    action = np.zeros(7)
-    action[2] = value
-    with pytest.raises(InvalidActionError, match=r"NaN or inf at indices \[2\]"):
-        stack_env.unwrapped.step(action)
-
-
 def test_out_of_range_actions_are_clipped(stack_env):
     env = stack_env.unwrapped
     big = np.array([5.0, 0, 0, 0, 0, 0, -3.0])
@@ -174,35 +149,6 @@ def test_observation_gathers_non_contiguous_qpos_the_same(stack_env):
     gathered = env._observation()
     for key in sliced:
         assert sliced[key].tobytes() == gathered[key].tobytes(), key
-
-
-@pytest.mark.parametrize("steps_before", [0, 5])
-def test_diverging_simulation_truncates_instead_of_crashing(stack_env, tmp_path, monkeypatch, steps_before):
-    monkeypatch.chdir(tmp_path)  # MuJoCo logs the warning to MUJOCO_LOG.TXT in the working directory
-    env = stack_env.unwrapped
-    stack_env.reset(seed=0)
-    for _ in range(steps_before):
-        stack_env.step(np.zeros(7))
-    dof = env.model.joint("cubeA_joint").dofadr[0]
-    env.data.qvel[dof] = 1e12  # beyond MuJoCo's bad-value threshold
-    obs, reward, terminated, truncated, info = env.step(np.zeros(7))
-    assert truncated and info["sim_unstable"] and not terminated
-    assert all(np.all(np.isfinite(v)) for v in obs.values())
-    # the env stays usable
-    obs, _ = stack_env.reset(seed=1)
-    _, _, _, truncated, info = stack_env.step(np.zeros(7))
-    assert not truncated and not info["sim_unstable"]
-
-
-@pytest.mark.parametrize("kwargs, name", [
-    ({"obs_mode": "pixels"}, "obs_mode"), ({"control_mode": "velocity"}, "control_mode"),
-    ({"reward_type": "shaped"}, "reward_type"), ({"reset_distribution": "D2"}, "reset_distribution"),
-    ({"render_mode": "ansi"}, "render_mode"),
-])
-def test_bad_config_names_the_argument_and_choices(kwargs, name):
-    with pytest.raises(InvalidConfigError, match=name) as error:
-        gym.make("dmg/Stack-v0", **kwargs)
-    assert "choose one of" in str(error.value)
 
 
 def test_unknown_names_list_the_valid_ones(stack_env):
