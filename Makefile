@@ -13,22 +13,28 @@ DEMO_DIR ?= demo_output
 
 .PHONY: demo test bench lint system-deps install clean
 
-# The main job on small defaults: 10 dynamic demos from one source demo, their statistics, one rendered.
+# The main job on small defaults: dynamic demos from one source demo per task (Stack with drifting cubes,
+# MugDrawer with a cabinet that slides and turns), their statistics, one episode of each rendered.
+DEMO_ENV := MINARI_DATASETS_PATH=$(CURDIR)/$(DEMO_DIR)/datasets DMG_WORK_DIR=$(CURDIR)/$(DEMO_DIR)/work
 demo: install
 	rm -rf $(DEMO_DIR)/datasets $(DEMO_DIR)/work
-	MINARI_DATASETS_PATH=$(CURDIR)/$(DEMO_DIR)/datasets $(VENV)/bin/dmg generate stack --source 1 --num-demos 10 \
-		--dynamics slow --work-dir $(DEMO_DIR)/work
-	MINARI_DATASETS_PATH=$(CURDIR)/$(DEMO_DIR)/datasets $(VENV)/bin/minari show dmg/stack/dmp-slow-v0
-	MINARI_DATASETS_PATH=$(CURDIR)/$(DEMO_DIR)/datasets $(VENV)/bin/dmg view dmg/stack/dmp-slow-v0 --episode 0 \
-		--out $(DEMO_DIR)/generated_episode_0.gif
+	$(DEMO_ENV) $(VENV)/bin/dmg generate stack --source 1 --num-demos 10 --dynamics slow
+	$(DEMO_ENV) $(VENV)/bin/minari show dmg/stack/dmp-slow-v0
+	$(DEMO_ENV) $(VENV)/bin/dmg view dmg/stack/dmp-slow-v0 --episode 0 --out $(DEMO_DIR)/stack_episode_0.gif
+	$(DEMO_ENV) $(VENV)/bin/dmg generate mug_drawer --source 1 --num-demos 4 --dynamics cabinet
+	$(DEMO_ENV) $(VENV)/bin/minari show dmg/mug_drawer/dmp-cabinet-v0
+	$(DEMO_ENV) $(VENV)/bin/dmg view dmg/mug_drawer/dmp-cabinet-v0 --episode 0 --camera frontview \
+		--out $(DEMO_DIR)/mug_drawer_episode_0.gif
 
 test: install
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) benchmarks/bench_env.py
+	$(PY) benchmarks/bench_controller.py
 	$(PY) benchmarks/bench_vs_robosuite.py
 	$(PY) benchmarks/bench_dynamics.py
+	$(PY) benchmarks/bench_dynamics.py --env-id dmg/MugDrawer-v0 --episodes 200
 	$(PY) benchmarks/bench_generation.py
 
 lint: install

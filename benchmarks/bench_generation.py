@@ -1,7 +1,9 @@
 """Generation success rate and throughput, D-MG (DMP expert) against the MimicGen baseline, side by side
-on the same seeds and source demo. Writes benchmarks/results/generation.json and generation_speed.png.
+on the same seeds and source demo, for every task. Writes benchmarks/results/generation.json and
+generation_speed.png.
 
-Run: .venv/bin/python benchmarks/bench_generation.py [--attempts 200] [--workers 2]   (or `make bench`)
+Run: .venv/bin/python benchmarks/bench_generation.py [--attempts 200] [--workers 2] [--tasks stack mug_drawer]
+(or `make bench`)
 """
 
 from __future__ import annotations
@@ -17,56 +19,58 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-# (label, dynamics preset, reset distribution)
-CONDITIONS = [("static D0", "static", "D0"), ("static D1", "static", "D1"), ("dmg-paper", "dmg-paper", "D0"),
-              ("slow", "slow", "D0"), ("fast", "fast", "D0"), ("jumps", "jumps", "D0")]
-SPEEDS = [0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12]  # [m/s] drift of both cubes, for the plot
+# Per task, (label, dynamics preset, reset distribution).
+CONDITIONS = {
+    "stack": [("static D0", "static", "D0"), ("static D1", "static", "D1"), ("dmg-paper", "dmg-paper", "D0"),
+              ("slow", "slow", "D0"), ("fast", "fast", "D0"), ("jumps", "jumps", "D0")],
+    "mug_drawer": [("static D0", "static", "D0"), ("static D1", "static", "D1"), ("dmg-paper", "dmg-paper", "D0"),
+                   ("slow", "slow", "D0"), ("cabinet", "cabinet", "D0")],
+}
+SPEEDS = [0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12]  # [m/s] drift of both Stack cubes, for the plot
 
 
-def _attempts(job: tuple[str, str, str, float | None, list[int]]) -> list[bool]:
-    """Run attempts in a worker: (generator, dynamics, reset distribution, drift speed or None, seeds)."""
+def _attempts(job: tuple[str, str, str, str, float | None, list[int]]) -> list[bool]:
+    """Run attempts in a worker: (task, generator, dynamics, reset distribution, drift speed or None,
+    attempt indices)."""
     import gymnasium as gym
 
-    from dmg_envs.datagen.generate import GenerationConfig, _Attempts
+    from dmg_envs.datagen.attempts import AttemptRunner
+    from dmg_envs.datagen.config import GenerationConfig, attempt_seed
     from dmg_envs.wrappers import ObjectPerturbation
 
-    generator, dynamics, distribution, speed, seeds = job
-    attempts = _Attempts(GenerationConfig(generator=generator, dynamics=dynamics, reset_distribution=distribution))
-    if speed is not None:  # replace the preset by a drift of the given speed
-        env = gym.make("dmg/Stack-v0", reset_distribution=distribution)
+    task, generator, dynamics, distribution, speed, indices = job
+    config = GenerationConfig(task=task, generator=generator, dynamics=dynamics, reset_distribution=distribution)
+    env = None
+    if speed is not None:  # the preset replaced by a drift of the given speed
+        env = gym.make(config.env_id, reset_distribution=distribution)
         if speed > 0:
             env = ObjectPerturbation(env, motion="drift", params={"speed": speed})
-        attempts.env = env
-        if generator == "dmp":
-            from dmg_envs.wrappers.dmp_expert import DMPExpert
-
-            attempts.expert = DMPExpert(env, attempts.demo)
-    return [attempts.run(seed).success for seed in seeds]
+    runner = AttemptRunner(config, env=env)
+    return [runner.run(attempt_seed(config.seed, index)).success for index in indices]
 
 
-def run_condition(pool, generator, dynamics, distribution, speed, attempts, workers):
-    from dmg_envs.datagen.generate import SEED_OFFSET
-
-    seeds = list(range(SEED_OFFSET, SEED_OFFSET + attempts))
-    chunks = [seeds[i::workers * 4] for i in range(workers * 4)]
+def run_condition(pool, task, generator, dynamics, distribution, speed, attempts, workers):
+    indices = list(range(attempts))
+    chunks = [indices[i::workers * 4] for i in range(workers * 4)]
     start = time.perf_counter()
-    outcomes = [ok for part in pool.map(_attempts, [(generator, dynamics, distribution, speed, c) for c in chunks])
-                for ok in part]
+    outcomes = [ok for part in pool.map(_attempts, [(task, generator, dynamics, distribution, speed, chunk)
+                                                    for chunk in chunks]) for ok in part]
     seconds = time.perf_counter() - start
     return {"attempts": len(outcomes), "successes": int(sum(outcomes)), "success_rate": float(np.mean(outcomes)),
             "seconds": round(seconds, 1), "successes_per_second": round(sum(outcomes) / seconds, 2)}
 
 
-def throughput(num_demos: int, workers: int) -> dict:
+def throughput(task: str, num_demos: int, workers: int) -> dict:
     """A real `generate` run (dataset written) of the D-MG generator, static: demos/s end to end."""
-    from dmg_envs.datagen.generate import GenerationConfig, generate
+    from dmg_envs.datagen import GenerationConfig, generate
 
     with tempfile.TemporaryDirectory() as folder:
         os.environ["MINARI_DATASETS_PATH"] = str(Path(folder) / "datasets")
         start = time.perf_counter()
-        summary = generate(GenerationConfig(num_demos=num_demos), work_dir=Path(folder) / "work", workers=workers)
+        summary = generate(GenerationConfig(task=task, num_demos=num_demos), work_dir=Path(folder) / "work",
+                           workers=workers)
         seconds = time.perf_counter() - start
-    return {"num_demos": num_demos, "workers": workers, "seconds_end_to_end": round(seconds, 1),
+    return {"task": task, "num_demos": num_demos, "workers": workers, "seconds_end_to_end": round(seconds, 1),
             "demos_per_second_end_to_end": round(num_demos / seconds, 2), "attempts": summary["attempts"]}
 
 
@@ -93,31 +97,40 @@ def plot(record: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--attempts", type=int, default=200, help="attempts per generator and condition")
-    parser.add_argument("--sweep-attempts", type=int, default=100, help="attempts per point of the speed sweep")
+    parser.add_argument("--sweep-attempts", type=int, default=100, help="attempts per point of the Stack speed sweep")
     parser.add_argument("--throughput-demos", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tasks", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     parser.add_argument("--out", type=Path, default=RESULTS / "generation.json")
     args = parser.parse_args()
-    record = {"command": "python benchmarks/bench_generation.py", "source": "stack_1[0]", "conditions": {},
-              "speed_sweep": {"dmp": {}, "mimicgen": {}}}
+    record = {"command": "python benchmarks/bench_generation.py",
+              "source": {task: f"{task}_1[0]" for task in args.tasks}, "attempts_per_cell": args.attempts,
+              "conditions": {}, "speed_sweep": {"dmp": {}, "mimicgen": {}}, "throughput": {}}
     with ProcessPoolExecutor(args.workers) as pool:
-        for label, dynamics, distribution in CONDITIONS:
-            for generator in ("dmp", "mimicgen"):
-                result = run_condition(pool, generator, dynamics, distribution, None, args.attempts, args.workers)
-                record["conditions"].setdefault(label, {})[generator] = result
-                print(f"{label:10s} {generator:9s} success {result['success_rate']:.1%} "
-                      f"({result['successes']}/{result['attempts']}), {result['successes_per_second']} demos/s",
-                      flush=True)
-        for speed in SPEEDS:
-            for generator in ("dmp", "mimicgen"):
-                result = run_condition(pool, generator, "static", "D0", speed, args.sweep_attempts, args.workers)
-                record["speed_sweep"][generator][str(speed)] = result
-                print(f"drift {speed * 100:4.0f} cm/s {generator:9s} success {result['success_rate']:.1%}", flush=True)
-    record["throughput"] = throughput(args.throughput_demos, args.workers)
-    print(f"throughput: {record['throughput']}", flush=True)
+        for task in args.tasks:
+            for label, dynamics, distribution in CONDITIONS[task]:
+                for generator in ("dmp", "mimicgen"):
+                    result = run_condition(pool, task, generator, dynamics, distribution, None, args.attempts,
+                                           args.workers)
+                    record["conditions"].setdefault(task, {}).setdefault(label, {})[generator] = result
+                    print(f"{task:10s} {label:10s} {generator:9s} success {result['success_rate']:.1%} "
+                          f"({result['successes']}/{result['attempts']}), {result['successes_per_second']} demos/s",
+                          flush=True)
+        if "stack" in args.tasks:
+            for speed in SPEEDS:
+                for generator in ("dmp", "mimicgen"):
+                    result = run_condition(pool, "stack", generator, "static", "D0", speed, args.sweep_attempts,
+                                           args.workers)
+                    record["speed_sweep"][generator][str(speed)] = result
+                    print(f"drift {speed * 100:4.0f} cm/s {generator:9s} success {result['success_rate']:.1%}",
+                          flush=True)
+    for task in args.tasks:
+        record["throughput"][task] = throughput(task, args.throughput_demos, args.workers)
+        print(f"throughput: {record['throughput'][task]}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
-    plot(record, args.out.with_name("generation_speed.png"))
+    if "stack" in args.tasks:
+        plot(record, args.out.with_name("generation_speed.png"))
     print(f"-> {args.out}")
 
 

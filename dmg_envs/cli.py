@@ -139,6 +139,7 @@ def view(
     camera: Annotated[str, typer.Option(help="camera name")] = "agentview",
     width: Annotated[int, typer.Option(min=16)] = 320,
     height: Annotated[int, typer.Option(min=16)] = 240,
+    every: Annotated[int, typer.Option(min=1, help="keep every n-th frame (a shorter file, the same speed)")] = 1,
 ):
     """Render one stored episode of a dataset, replayed in its recovered env, to a GIF or MP4."""
     _headless_gl_default()
@@ -146,7 +147,7 @@ def view(
     from dmg_envs.video import write_video
 
     frames, summary = render_episode(dataset_id, episode, camera=camera, width=width, height=height)
-    path = write_video(out, frames, fps=summary["fps"])
+    path = write_video(out, frames[::every], fps=summary["fps"] / every)
     typer.echo(f"rendered episode {episode} of {dataset_id} ({summary['steps']} steps, success "
                f"{summary['success']}) to {path.resolve()}")
 

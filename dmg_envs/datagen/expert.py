@@ -26,8 +26,9 @@ MAX_DELTA_POS, MAX_DELTA_ROT = 0.05, 0.5  # the env's delta-action scales [m], [
 TOOL_TURNS = (np.eye(4), np.diag([-1.0, -1.0, 1.0, 1.0]))
 # A reference that moves more than this in one control step has jumped.
 JUMP_DISTANCE, JUMP_ANGLE = 0.02, 0.2  # [m], [rad]
-# A reference moved this much by the arm (a drawer pulled by its handle) stays held for its subtask.
-HOLD_DISTANCE, HOLD_ANGLE = 0.03, 0.3  # [m], [rad]
+# A reference moved this far by the arm (a drawer pulled by its handle) stays held for its subtask. (Only
+# the distance counts: an object nudged onto an edge turns its upright frame without being carried.)
+HOLD_DISTANCE = 0.03  # [m]
 # A jump while the DMP is this close to its goal (the final approach: fingers around an object, an object
 # over its target) rewinds the DMP to where it was this far from its goal, so the approach is made again.
 REWIND_DISTANCE = 0.06  # [m]
@@ -65,7 +66,7 @@ class ReferenceFrame:
         if touching:
             if self._held_at is None:
                 self._held_at = self.frame
-            self._moved = self._moved or _moved(current, self._held_at, HOLD_DISTANCE, HOLD_ANGLE)
+            self._moved = self._moved or _moved(current, self._held_at, HOLD_DISTANCE, math.inf)
             return False
         if self._held_at is not None:
             if not self._moved:  # an incidental touch: follow the reference again from where it is
