@@ -128,6 +128,8 @@ def generate(
         typer.echo(f"{summary['errors']} attempts raised an error (recorded as failed): {summary['error_examples']}")
     for message in summary["regenerated"]:
         typer.echo(f"unreadable episode file, its attempt was run again: {message}")
+    for message in summary.get("unreadable_failures", []):
+        typer.echo(f"unreadable failed-episode file, left out of the failures dataset: {message}")
     typer.echo(json.dumps({k: v for k, v in summary.items()}, indent=2))
 
 

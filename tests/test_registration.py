@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from dmg_envs.datagen.demonstrators import ScriptedDemonstrator
 from dmg_envs.errors import InvalidActionError, InvalidConfigError
-from dmg_envs.registration import ENTRY_POINTS, TASKS
+from dmg_envs.registration import ENTRY_POINTS, TASKS, load_object
 
 ENV_IDS = sorted(ENTRY_POINTS)
 
@@ -166,5 +167,4 @@ def test_the_task_table_registers_every_task_once():
         spec = gym.spec(entry.env_id)
         assert entry.task == name and spec.entry_point == entry.entry_point
         assert spec.max_episode_steps == entry.max_episode_steps
-        module, _, attribute = entry.demonstrator.partition(":")
-        assert attribute and module.startswith("dmg_envs.")
+        assert issubclass(load_object(entry.demonstrator), ScriptedDemonstrator)

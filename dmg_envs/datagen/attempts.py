@@ -67,7 +67,9 @@ class AttemptRunner:
             self.expert = DMPExpert(self.env, self.demo, **TASKS[config.task].expert_kwargs)
 
     def run(self, seed: int) -> Episode:
-        """The generator's episode from `seed`, until it has held success for a few steps or `max_steps`."""
+        """The generator's episode from `seed`, until it has held success for `SUCCESS_HOLD_STEPS` steps or
+        for `max_steps`. It succeeds if it held success that long, or if it is in success when its steps
+        run out (then it could not be held longer); success reached and lost again is a failure."""
         config = self.config
         if config.generator == "dmp":
             env = self.expert

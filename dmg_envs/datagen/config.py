@@ -12,7 +12,7 @@ from dmg_envs.registration import TASKS
 GENERATORS = ("dmp", "mimicgen")
 GENERATOR_NAMES = {"dmp": "DynaMimicGen DMP expert", "mimicgen": "MimicGen baseline"}
 DEMOS_DIR = Path(__file__).resolve().parents[1] / "assets" / "demos"
-MAX_RUN_SEED = 2**31 - 1
+MAX_RUN_SEED = 2**31 - 2  # so that every attempt seed fits a signed 64-bit integer (Minari, NumPy)
 # Attempt seeds of different runs never meet, nor meet the small seeds that source demos and evaluation
 # use: each run seed owns a block of 2**32 attempt seeds above 2**32.
 SEED_DERIVATION = "episode seed = (run seed + 1) * 2**32 + attempt index"

@@ -12,11 +12,11 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from dmg_envs.envs.base import MAX_DELTA_POS, MAX_DELTA_ROT
 from dmg_envs.envs.mug_drawer import MUG_HALF_HEIGHT
-from dmg_envs.sim.transforms import quat_to_mat, rotation_error, rotvec_to_mat
+from dmg_envs.sim.transforms import quat_to_mat, rotation_error, rotvec_to_mat, yaw_of
 
 GRIPPER_DOWN = np.diag([1.0, -1.0, -1.0])  # TCP z axis pointing down, x along world x
-MAX_DELTA_POS, MAX_DELTA_ROT = 0.05, 0.5  # the env's action scales [m], [rad]
 
 
 def min_jerk(fraction: float) -> float:
@@ -26,19 +26,14 @@ def min_jerk(fraction: float) -> float:
 
 
 def tcp_yaw(quat: np.ndarray) -> float:
-    mat = quat_to_mat(quat)
-    return math.atan2(mat[1, 0], mat[0, 0])
+    """The heading [rad] of an orientation given as a quaternion (w, x, y, z)."""
+    return yaw_of(quat_to_mat(quat))
 
 
-def nearest_quarter_turn(target: float, current: float) -> float:
-    """`target` shifted by a multiple of 90 degrees to lie within 45 degrees of `current`."""
-    return current + (target - current + math.pi / 4) % (math.pi / 2) - math.pi / 4
-
-
-def nearest_half_turn(target: float, current: float) -> float:
-    """`target` shifted by a multiple of 180 degrees to lie within 90 degrees of `current` (the gripper
-    looks the same turned half a turn)."""
-    return current + (target - current + math.pi / 2) % math.pi - math.pi / 2
+def nearest_turn(target: float, current: float, period: float) -> float:
+    """`target` shifted by a multiple of `period` [rad] to lie within half a period of `current`: a cube
+    looks the same every quarter turn, the gripper every half turn."""
+    return current + (target - current + period / 2) % period - period / 2
 
 
 class _Move:
@@ -117,7 +112,7 @@ class StackDemonstrator(ScriptedDemonstrator):
         hold = self.move.gripper if self.move is not None else -1.0
         carry_z = cube_b[2] + self.cube_b_half + 2 * self.cube_a_half + jitter(0.05, 0.07)
         if self.phase == 0:  # over cubeA, fingers across two faces
-            target_yaw = nearest_quarter_turn(tcp_yaw(obs["cubeA_quat"]), yaw) + math.radians(jitter(-3, 3))
+            target_yaw = nearest_turn(tcp_yaw(obs["cubeA_quat"]), yaw, math.pi / 2) + math.radians(jitter(-3, 3))
             target = cube_a + np.array([jitter(-0.004, 0.004), jitter(-0.004, 0.004), jitter(0.07, 0.1)])
             return _Move(eef, yaw, target, target_yaw, -1.0, self._steps(np.linalg.norm(target - eef), 15))
         if self.phase in (1, 6):  # a short look before committing
@@ -198,7 +193,7 @@ class MugDrawerDemonstrator(ScriptedDemonstrator):
                          int(self.rng.integers(9, 13)))
         if phase == "over_handle":  # fingers to close along the drawer's axis
             target = handle + np.array([0.0, 0.0, jitter(0.07, 0.09)])
-            target_yaw = nearest_half_turn(cabinet_yaw, 0.0) + math.radians(jitter(-3, 3))
+            target_yaw = nearest_turn(cabinet_yaw, 0.0, math.pi) + math.radians(jitter(-3, 3))
             return to(target, target_yaw, self.HANDLE_OPENING, 15)
         if phase == "onto_handle":
             target = handle + inward * jitter(-0.003, 0.003) + np.array([0.0, 0.0, jitter(-0.003, 0.003)])
@@ -210,7 +205,7 @@ class MugDrawerDemonstrator(ScriptedDemonstrator):
             return _Move(eef, yaw, target, yaw, 1.0, self._steps(distance, 25) + 5)
         if phase == "over_mug":  # fingers to close across the direction of the mug's handle
             target = mug + np.array([jitter(-0.003, 0.003), jitter(-0.003, 0.003), jitter(0.09, 0.11)])
-            return to(target, nearest_half_turn(tcp_yaw(obs["mug_quat"]), 0.0) + math.radians(jitter(-3, 3)), -1.0,
+            return to(target, nearest_turn(tcp_yaw(obs["mug_quat"]), 0.0, math.pi) + math.radians(jitter(-3, 3)), -1.0,
                       15)
         if phase == "around_mug":
             target = np.array([mug[0] + jitter(-0.003, 0.003), mug[1] + jitter(-0.003, 0.003),
@@ -224,7 +219,7 @@ class MugDrawerDemonstrator(ScriptedDemonstrator):
         if phase == "over_drawer":  # the hand's long side along the cabinet's face
             target = np.array([spot[0] + offset[0] + jitter(-0.004, 0.004), spot[1] + offset[1] + jitter(-0.004, 0.004),
                                eef[2]])
-            place_yaw = nearest_half_turn(cabinet_yaw + math.pi / 2, 0.0) + math.radians(jitter(-3, 3))
+            place_yaw = nearest_turn(cabinet_yaw + math.pi / 2, 0.0, math.pi) + math.radians(jitter(-3, 3))
             return to(target, place_yaw, 1.0, 15)
         if phase == "lower":  # until the mug stands on the drawer's bottom, at the spot
             target = np.array([spot[0] + offset[0], spot[1] + offset[1],

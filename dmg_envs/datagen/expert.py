@@ -12,6 +12,7 @@ from dmg_envs.datagen.segmentation import Segment, segment_demo
 from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.dmp import CartesianDMP, quaternion
 from dmg_envs.dmp.transformation import BLEND_WINDOW
+from dmg_envs.envs.base import MAX_DELTA_POS, MAX_DELTA_ROT
 from dmg_envs.errors import InvalidConfigError
 from dmg_envs.sim.transforms import (
     invert_pose,
@@ -19,9 +20,9 @@ from dmg_envs.sim.transforms import (
     nearest_equivalent,
     pose_from_pos_quat,
     upright_frame,
+    yaw_of,
 )
 
-MAX_DELTA_POS, MAX_DELTA_ROT = 0.05, 0.5  # the env's delta-action scales [m], [rad]
 # A parallel-jaw gripper looks the same turned half a turn about its approach (z) axis.
 TOOL_TURNS = (np.eye(4), np.diag([-1.0, -1.0, 1.0, 1.0]))
 # A reference that moves more than this in one control step has jumped.
@@ -42,7 +43,7 @@ LOST_WINDOW = 3  # [steps] around the matching demo step in which the demo must 
 
 def _moved(a: np.ndarray, b: np.ndarray, distance: float, angle: float) -> bool:
     """Whether two upright frames differ by more than `distance` [m] or `angle` [rad] of yaw."""
-    turned = abs(math.atan2(a[1, 0], a[0, 0]) - math.atan2(b[1, 0], b[0, 0]))
+    turned = abs(yaw_of(a[:3, :3]) - yaw_of(b[:3, :3]))
     return bool(np.linalg.norm(a[:3, 3] - b[:3, 3]) > distance or min(turned, 2 * math.pi - turned) > angle)
 
 
@@ -166,7 +167,9 @@ class DMPExpert(gym.Wrapper):
         segments = segment_demo(demo, task.subtask_spec)[self._arm]
         self._plans = [_SubtaskPlan(demo, segment, self._dt, num_basis, alpha) for segment in segments]
         self._owners = [task.reference_owner(segment.reference) for segment in segments]
-        self._picks = [index for index, segment in enumerate(segments) if segment.reference in task.movable_objects]
+        # Picks: subtasks that end holding their reference, a movable object, in the demo.
+        self._picks = [index for index, segment in enumerate(segments) if segment.reference in task.movable_objects
+                       and demo.touches[self._arm][segment.reference][segment.end]]
         self._demo_signals = demo.signals
         self.position_tolerance, self.rotation_tolerance = position_tolerance, rotation_tolerance
 
@@ -261,7 +264,9 @@ class DMPExpert(gym.Wrapper):
             snapshot = self._history.pop()
             if np.linalg.norm(plan.goal[:3, 3] - snapshot[0][0]) >= REWIND_DISTANCE:
                 self._history.append(snapshot)
-                self._choose_frame(plan)
+                # The same equivalent pose as before, where the reference is now: the snapshot is in its terms.
+                raw = upright_frame(self._task.reference_pose(plan.segment.reference))
+                self._frame = ReferenceFrame(raw @ self._turn)
                 plan.dmp.restore(snapshot)
                 self._stalled_for = 0
                 return

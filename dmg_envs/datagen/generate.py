@@ -25,12 +25,10 @@ from typing import Any
 import numpy as np
 
 from dmg_envs.datagen.attempts import AttemptRunner, load_demo, worker_attempt, worker_init
-from dmg_envs.datagen.config import DEMOS_DIR, GenerationConfig, attempt_seed
+from dmg_envs.datagen.config import GenerationConfig, attempt_seed
 from dmg_envs.datagen.shards import AttemptResult, Episode, RunState, ShardError
 from dmg_envs.datagen.writer import success_rate, write_dataset
 from dmg_envs.errors import GenerationError
-
-__all__ = ["DEMOS_DIR", "GenerationConfig", "GenerationError", "generate", "default_work_dir"]
 
 ERROR_STOP_FRACTION = 0.5  # a run stops when more than this fraction of its attempts raise
 ERROR_STOP_MIN_ATTEMPTS = 10  # ... once it has finished at least this many
@@ -53,11 +51,12 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
     """Run attempts until `config.num_demos` successes, then write the Minari dataset `config.dataset_id`.
 
     Returns a summary (dataset id and path, attempts, successes, success rate, errors, seconds, demos/s,
-    interrupted, exhausted, regenerated shards). On KeyboardInterrupt, running attempts finish, queued ones
-    are cancelled, the dataset is written from the successes so far (if any) and the summary says
-    `interrupted`; run again to resume. If `config.attempt_limit` attempts give fewer than `num_demos`
-    successes, the dataset holds those and the summary says `exhausted`. If most attempts raise, the
-    dataset of what succeeded is written and `GenerationError` says why.
+    interrupted, exhausted, regenerated and unreadable failure shards). Each worker has one attempt at a
+    time, none queued: on KeyboardInterrupt the running attempts finish and are kept, the dataset is
+    written from the successes so far (if any) and the summary says `interrupted`; run again to resume.
+    If `config.attempt_limit` attempts give fewer than `num_demos` successes, the dataset holds those and
+    the summary says `exhausted`. If most attempts raise, the dataset of what succeeded is written and
+    `GenerationError` says why.
     """
     import minari
 
@@ -88,7 +87,7 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
     if episodes:
         summary["dataset_path"] = str(write_dataset(config, episodes, stats, reference))
     if config.keep_failures:
-        failed = _load_failures(config, state, regenerated)
+        failed, summary["unreadable_failures"] = _load_failures(config, state)
         if failed:
             summary["failures_dataset_path"] = str(write_dataset(config, failed, stats, reference, failures=True))
             summary["failures_dataset_id"] = config.failures_dataset_id
@@ -108,7 +107,9 @@ class _Run:
         self.fresh = Counter()  # attempts and successes of this call
         # Attempts pending when a worker died: run one at a time until the one that kills workers is found.
         self.suspects: set[int] = set()
-        AttemptRunner(config)  # builds env, demo and generator here: a configuration error surfaces now
+        # Build env, demo and generator once here, so that a configuration error (a demo that does not
+        # segment, say) is raised as it is, not as a worker that failed to start.
+        AttemptRunner(config).env.close()
 
     def attempt_until_done(self) -> str | None:
         """Run attempts until the prefix of finished attempts holds `num_demos` successes or the attempt
@@ -126,10 +127,9 @@ class _Run:
             try:
                 while True:
                     kept, attempts = state.prefix(config.num_demos, config.attempt_limit)
-                    if len(kept) >= config.num_demos or attempts >= config.attempt_limit:
-                        return None
                     reason = self._error_stop()
-                    if reason is not None:
+                    if len(kept) >= config.num_demos or attempts >= config.attempt_limit or reason is not None:
+                        self._finish(pool, pending)
                         return reason
                     if self.suspects:
                         if not pending:
@@ -138,7 +138,9 @@ class _Run:
                     else:
                         busy = set(pending.values())
                         index = attempts
-                        while len(pending) < 2 * self.workers and index < config.attempt_limit:
+                        # One attempt per worker and none queued, so that an interruption leaves no
+                        # attempt run for nothing.
+                        while len(pending) < self.workers and index < config.attempt_limit:
                             if index not in state.results and index not in busy:
                                 pending[pool.submit(worker_attempt, index)] = index
                             index += 1
@@ -146,18 +148,13 @@ class _Run:
                         return None
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        self._record(future.result())
+                        result = future.result()
                         del pending[future]
+                        self._record(result)
                     if self.progress is not None:
                         self.progress(_summary(config, state, self))
             except KeyboardInterrupt:
-                # Queued attempts are cancelled; running ones finish and are kept (nothing is thrown away).
-                for future in pending:
-                    future.cancel()
-                pool.shutdown(wait=True, cancel_futures=True)
-                for future in pending:
-                    if future.done() and not future.cancelled() and future.exception() is None:
-                        self._record(future.result())
+                self._finish(pool, pending)  # running attempts finish and are kept: nothing is thrown away
                 raise
             except BrokenProcessPool:
                 lost = [index for future, index in pending.items()
@@ -171,6 +168,15 @@ class _Run:
                 else:
                     self.suspects.update(lost)
                 raise
+
+    def _finish(self, pool: ProcessPoolExecutor, pending: dict[Future, int]) -> None:
+        """Cancel what has not started, wait for the running attempts and record them."""
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future in list(pending):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                result = future.result()
+                del pending[future]
+                self._record(result)
 
     def _record(self, result: AttemptResult) -> None:
         self.suspects.discard(result.index)
@@ -204,17 +210,19 @@ def _load_kept(config: GenerationConfig, state: RunState) -> tuple[list[Episode]
         unreadable += found
 
 
-def _load_failures(config: GenerationConfig, state: RunState, unreadable: list[str]) -> list[Episode]:
+def _load_failures(config: GenerationConfig, state: RunState) -> tuple[list[Episode], list[str]]:
+    """The failed attempts' episodes, and the unreadable ones (a failure is not run again: it is left out,
+    and said)."""
     _, attempts = state.prefix(config.num_demos, config.attempt_limit)
     failed = [state.results[i] for i in range(attempts)
               if not state.results[i].success and state.results[i].error is None]
-    episodes = []
+    episodes, unreadable = [], []
     for result in failed:
         try:
             episodes.append(state.load(result))
-        except ShardError as error:  # a failure is not run again: it is left out, and said
+        except ShardError as error:
             unreadable.append(str(error))
-    return episodes
+    return episodes, unreadable
 
 
 def _same_run(config: GenerationConfig) -> bool:

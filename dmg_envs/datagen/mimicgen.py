@@ -16,10 +16,11 @@ from dataclasses import replace
 import gymnasium as gym
 import numpy as np
 
-from dmg_envs.datagen.expert import MAX_DELTA_POS, MAX_DELTA_ROT, TOOL_TURNS
+from dmg_envs.datagen.expert import TOOL_TURNS
 from dmg_envs.datagen.segmentation import Segment, segment_demo
 from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.dmp import quaternion
+from dmg_envs.envs.base import MAX_DELTA_POS, MAX_DELTA_ROT
 from dmg_envs.errors import InvalidConfigError
 from dmg_envs.sim.transforms import invert_pose, mat_to_quat, nearest_equivalent, upright_frame
 

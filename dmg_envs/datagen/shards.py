@@ -117,11 +117,13 @@ class RunState:
                                            int(entry["steps"]), entry.get("error"))
                 except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                     continue  # a line cut by an interruption: that attempt is simply run again
+                if result.error is not None:
+                    continue  # an attempt that raised (a full disk, a dead worker) is tried again on resume
                 if not self._needs_shard(result) or shard_path(folder, result.seed).exists():
                     self.results[result.index] = result
 
     def _needs_shard(self, result: AttemptResult) -> bool:
-        return result.error is None and (result.success or self.keeps_failures)
+        return result.success or self.keeps_failures
 
     def record(self, result: AttemptResult) -> None:
         """Log a finished attempt (its shard, if any, is already written)."""

@@ -7,7 +7,6 @@ works on the env's compiled `model` and `data`.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import mujoco
@@ -22,7 +21,7 @@ from dmg_envs.sim.arm import ArmHandles
 from dmg_envs.sim.contacts import ContactIndex
 from dmg_envs.sim.objects import Extent, Fixture, SceneObject, extent_of
 from dmg_envs.sim.scene_index import SceneIndex
-from dmg_envs.sim.transforms import make_pose, mat_to_quat
+from dmg_envs.sim.transforms import make_pose, mat_to_quat, yaw_of
 
 _STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 
@@ -122,10 +121,6 @@ class TaskInterface:
         """Per arm: the ordered subtasks (reference, termination signal, kind, partner)."""
         return self.SUBTASKS
 
-    def object_spec(self, name: str) -> SceneObject:
-        """The declaration of an object (geoms, yaw symmetry, `extent`)."""
-        return self._object(name).spec
-
     def object_extent(self, name: str) -> Extent:
         """Footprint and height of an object around its origin [m] (cached)."""
         self._object(name)
@@ -199,6 +194,7 @@ class TaskInterface:
         pose = np.asarray(pose, dtype=np.float64)
         self.data.mocap_pos[mocap] = pose[:3, 3]
         self.data.mocap_quat[mocap] = mat_to_quat(pose[:3, :3])
+        mujoco.mj_kinematics(self.model, self.data)  # its parts' and frames' poses follow at once
         self._contacts.invalidate(moved=True)
 
     def footprints(self) -> list[Footprint]:
@@ -208,7 +204,7 @@ class TaskInterface:
         for name, (body, extent) in self._footprints.items():
             x, y, z = self.data.xpos[body].tolist()
             xmat = self.data.xmat[body]
-            found.append(Footprint(name, (x, y), math.atan2(xmat[3], xmat[0]), extent.low_xy, extent.high_xy,
+            found.append(Footprint(name, (x, y), yaw_of(xmat.reshape(3, 3)), extent.low_xy, extent.high_xy,
                                    z - extent.bottom, z + extent.top))
         return found
 

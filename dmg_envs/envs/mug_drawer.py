@@ -14,6 +14,10 @@ from dmg_envs.sim.objects import Fixture, Frame, Geom, Joint, Part, SceneObject
 from dmg_envs.sim.scene import TABLE_TOP_Z
 from dmg_envs.sim.transforms import make_pose, rotvec_to_mat
 
+# Capsules and cylinders lie along their z axis: these turn it onto x and onto y.
+_ALONG_X = (math.cos(math.pi / 4), 0.0, math.sin(math.pi / 4), 0.0)
+_ALONG_Y = (math.cos(math.pi / 4), -math.sin(math.pi / 4), 0.0, 0.0)
+
 # --- the mug: a cylindrical wall of 12 panels on a round bottom, a C-shaped handle along its +x axis ----
 MUG_RADIUS, MUG_HALF_HEIGHT = 0.029, 0.032  # [m] outer radius; the origin is at mid height
 _WALL_PANELS = 12
@@ -31,8 +35,7 @@ def _mug_geoms() -> tuple[Geom, ...]:
         geoms.append(Geom("box", (_WALL_THICKNESS / 2, half_width, 0.029),
                           pos=(panel_radius * math.cos(angle), panel_radius * math.sin(angle), 0.003),
                           quat=(math.cos(angle / 2), 0.0, 0.0, math.sin(angle / 2)), name=f"wall{i}"))
-    along_x = (math.cos(math.pi / 4), 0.0, math.sin(math.pi / 4), 0.0)
-    geoms += [Geom("capsule", (0.004, 0.011), pos=(MUG_RADIUS + 0.011, 0.0, z), quat=along_x, name=f"handle_{side}")
+    geoms += [Geom("capsule", (0.004, 0.011), pos=(MUG_RADIUS + 0.011, 0.0, z), quat=_ALONG_X, name=f"handle_{side}")
               for side, z in (("top", 0.016), ("bottom", -0.016))]
     geoms.append(Geom("capsule", (0.004, 0.016), pos=(MUG_RADIUS + 0.022, 0.0, 0.0), name="handle_grip"))
     return tuple(geoms)
@@ -46,9 +49,7 @@ DRAWER_TRAVEL = 0.16  # [m]
 DRAWER_OPEN = 0.10  # [m] opening from which the drawer counts as open
 DRAWER_CLOSED = 0.01  # [m] opening up to which it counts as closed
 HANDLE_OFFSET = (0.0, -0.17, 0.10)  # [m] the handle bar's centre in the drawer frame, 7 cm out
-_WOOD, _DRAWER_WOOD, _METAL = (0.55, 0.38, 0.25, 1.0), (0.68, 0.5, 0.33, 1.0), (0.7, 0.7, 0.72, 1.0)
-_ALONG_X, _ALONG_Y = (math.cos(math.pi / 4), 0.0, math.sin(math.pi / 4), 0.0), (math.cos(math.pi / 4),
-                                                                                -math.sin(math.pi / 4), 0.0, 0.0)
+_WOOD, _METAL = (0.55, 0.38, 0.25, 1.0), (0.7, 0.7, 0.72, 1.0)
 
 DRAWER = Part(
     "drawer",
@@ -106,7 +107,7 @@ class MugDrawerEnv(ManipulationEnv):
 
     ## Description
     A cabinet stands at the far side of the table with a drawer that slides out towards the robot on a
-    damped slide joint (it stays where it is left); a bar handle 8 cm in front of its face is grasped
+    damped slide joint (it stays where it is left); a bar handle 7 cm in front of its face is grasped
     from above. A mug (built from a round bottom, a wall of 12 panels and a C-shaped handle; it looks the
     same only after a full turn) stands on the table. The task is MimicGen's MugCleanup: open the drawer,
     pick the mug up by its body, place it in the drawer, close the drawer.
@@ -129,9 +130,9 @@ class MugDrawerEnv(ManipulationEnv):
     d_xy_mug_drawer)); mug in the drawer: 0.7 + 0.25 x (1 - opening / 0.16 m); success 1.
 
     ## Starting State
-    Arm at home plus N(0, 0.02 rad) joint noise, gripper open, drawer closed. D0: cabinet at (0, 0.3) m
-    facing the robot's side of the table; mug at x in [-0.15, 0.15], y in [-0.25, -0.10] m, yaw uniform.
-    D1: cabinet at x in [-0.15, 0.05], y in [0.25, 0.35] m, yaw in +-30 degrees; mug at x in [-0.25,
+    Arm at home plus N(0, 0.02 rad) joint noise, gripper open, drawer closed. D0: cabinet at (0, 0.32) m
+    facing the robot's side of the table; mug at x in [-0.15, 0.15], y in [-0.25, -0.14] m, yaw uniform.
+    D1: cabinet at x in [-0.15, 0.05], y in [0.27, 0.37] m, yaw in +-30 degrees; mug at x in [-0.25,
     0.15], y in [-0.30, -0.15] m, yaw uniform.
 
     ## Episode End

@@ -9,6 +9,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from dmg_envs.errors import InvalidConfigError
 from dmg_envs.sim.arm import ArmHandles
 
 
@@ -54,7 +55,7 @@ class ObservationLayout:
         offsets = np.cumsum([0] + [size for _, size in parts])
         slices = {key: slice(int(start), int(start) + size) for (key, size), start in zip(parts, offsets)}
         if len(slices) != len(parts):
-            raise ValueError(f"observation keys are not unique: {[key for key, _ in parts]}")
+            raise InvalidConfigError(f"observation keys must be unique: {[key for key, _ in parts]}")
         self.slices = tuple(slices.items())
         self.size = int(offsets[-1])
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import mujoco
 import numpy as np
 
-from dmg_envs.errors import UnknownNameError
+from dmg_envs.errors import InvalidConfigError, UnknownNameError
 
 
 class ContactNode(NamedTuple):
@@ -40,7 +40,7 @@ class ContactIndex:
         self._model, self._data = model, data
         leaf = {node.name: index + 1 for index, node in enumerate(nodes)}  # 0: geoms of no node
         if len(leaf) != len(nodes):
-            raise ValueError(f"contact node names are not unique: {[node.name for node in nodes]}")
+            raise InvalidConfigError(f"contact group names must be unique in a scene: {[node.name for node in nodes]}")
         geom_leaf = np.zeros(model.ngeom, dtype=np.int64)
         children: dict[str, list[str]] = {node.name: [] for node in nodes}
         for node in nodes:

@@ -97,7 +97,10 @@ class SceneIndex:
             own = [int(g) for g in np.flatnonzero(model.geom_bodyid == body) if int(g) not in grouped]
             nodes.append(ContactNode(name, parent, tuple(own)))
             for geom_id, group in grouped.items():
-                groups.setdefault(group, (name, []))[1].append(geom_id)
+                if groups.setdefault(group, (name, []))[0] != name:
+                    raise InvalidConfigError(f"contact group {group!r} is declared on {groups[group][0]!r} and on "
+                                             f"{name!r}; a group belongs to one body")
+                groups[group][1].append(geom_id)
         nodes += [ContactNode(group, body, tuple(geoms)) for group, (body, geoms) in groups.items()]
         return nodes
 

@@ -5,6 +5,8 @@ Rotation vectors (axis-angle) are 3-vectors whose norm is the angle [rad].
 
 from __future__ import annotations
 
+import math
+
 import mujoco
 import numpy as np
 import numpy.typing as npt
@@ -81,6 +83,12 @@ def invert_pose(pose: npt.ArrayLike) -> np.ndarray:
     inv[:3, :3] = pose[:3, :3].T
     inv[:3, 3] = -pose[:3, :3].T @ pose[:3, 3]
     return inv
+
+
+def yaw_of(mat: npt.ArrayLike) -> float:
+    """The heading [rad] of a rotation (3, 3): the angle of its x axis in the table plane."""
+    mat = np.asarray(mat, dtype=np.float64)
+    return math.atan2(float(mat[1, 0]), float(mat[0, 0]))
 
 
 def yaw_pose(yaw: float) -> np.ndarray:

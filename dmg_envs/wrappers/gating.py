@@ -65,11 +65,15 @@ class EpisodeGate:
         self._fraction_passed = False
 
     def update(self, info: dict) -> None:
-        """Latch the subtask signals of the step just taken."""
-        if not self._chain:
-            return
+        """Latch the subtask signals of the step just taken, in order: a subtask is done when its signal
+        fires after every earlier one has (a signal already true before its turn, such as
+        `drawer_closed` at reset, does not count)."""
         for index, spec in enumerate(self._chain):
-            self._done[index] = self._done[index] or bool(info.get(spec.signal, False))
+            if self._done[index]:
+                continue
+            if not info.get(spec.signal, False):
+                break
+            self._done[index] = True
 
     def allows(self, t: float) -> bool:
         """Whether the perturbation may act in the control step starting at time `t` [s]."""

@@ -55,6 +55,8 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     Change logs:
         v0.1.0: initial version.
+        v0.2.0: an object touching a fixture is not free (a mug in a drawer stays put); objects stop short of
+            fixtures' footprints; NumPy arguments are stored as plain numbers.
     """
 
     def __init__(self, env: gym.Env, motion: str = "drift", params: dict[str, Any] | None = None,

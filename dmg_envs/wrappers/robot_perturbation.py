@@ -47,6 +47,7 @@ class RobotStatePerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     Change logs:
         v0.1.0: initial version.
+        v0.2.0: NumPy arguments are stored as plain numbers.
     """
 
     def __init__(self, env: gym.Env, kind: str = "push", magnitude: float = 10.0, interval: float = 2.0,

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from dmg_envs.errors import InvalidConfigError, UnknownNameError
-from dmg_envs.sim.transforms import make_pose, rotvec_to_mat
+from dmg_envs.sim.transforms import make_pose, rotvec_to_mat, yaw_of
 from dmg_envs.wrappers.arguments import record_arguments
 from dmg_envs.wrappers.gating import EpisodeGate
 from dmg_envs.wrappers.motions import make_motion
@@ -65,7 +65,7 @@ class SceneGeometryPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if name not in task.fixtures:
                 raise UnknownNameError("fixture", name, task.fixtures)
         self._motions = {name: make_motion(args["motion"], task.control_dt, args["params"]) for name in self.fixtures}
-        self._gate = EpisodeGate(args["probability"], args["time_window"], subtask, args["subtask_fraction"])
+        self._gate = EpisodeGate(args["probability"], args["time_window"], args["subtask"], args["subtask_fraction"])
         self._gate.bind(task)
         (x_low, y_low), (x_high, y_high) = task.OBJECT_WORKSPACE_XY
         default = ((x_low, y_low, -math.inf), (x_high, y_high, math.inf))
@@ -94,7 +94,7 @@ class SceneGeometryPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                 if any(task.in_contact(name, arm) for arm in task.arms) or not any(step):
                     continue
                 pose = task.fixture_pose(name)
-                position = [pose[0, 3], pose[1, 3], math.atan2(pose[1, 0], pose[0, 0])]
+                position = [pose[0, 3], pose[1, 3], yaw_of(pose[:3, :3])]
                 low, high = self._bounds[name]
                 for axis in range(3):
                     # Bounce only off an edge the step would cross outwards: a fixture outside moves back in.

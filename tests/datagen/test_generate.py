@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from dmg_envs.cli import app
 from dmg_envs.datagen import attempts as attempts_module
-from dmg_envs.datagen.config import GenerationConfig, attempt_seed
+from dmg_envs.datagen.config import MAX_RUN_SEED, GenerationConfig, attempt_seed
 from dmg_envs.datagen.generate import default_work_dir, generate
 from dmg_envs.datagen.replay import replay_dataset
 from dmg_envs.datagen.shards import shard_path
@@ -65,15 +65,17 @@ def test_summary_and_metadata_agree_on_the_success_rate(isolated_datasets):
 
 def test_runs_with_different_seeds_share_no_episode_seed(isolated_datasets):
     seeds = {}
-    for run_seed in (0, 1):
+    for run_seed in (0, 1, MAX_RUN_SEED):  # the largest run seed still gives seeds Minari can store
         config = GenerationConfig(num_demos=3, seed=run_seed)
         summary = generate(config, workers=2, overwrite=True)
+        assert summary["errors"] == 0 and summary["kept"] == 3
         generation = minari.load_dataset(summary["dataset_id"]).storage.metadata["dmg_generation"]
         seeds[run_seed] = set(generation["episode_seeds"])
-        assert all(seed == attempt_seed(run_seed, seed - attempt_seed(run_seed, 0)) for seed in seeds[run_seed])
-    assert len(seeds[0]) == len(seeds[1]) == 3 and not seeds[0] & seeds[1]
-    # the blocks of attempt seeds of two runs never meet, however many attempts they make
-    assert attempt_seed(0, 2**32 - 1) < attempt_seed(1, 0)
+        metadata_seeds = minari.load_dataset(summary["dataset_id"]).storage.get_episode_metadata(range(3))
+        assert {int(meta["seed"]) for meta in metadata_seeds} == seeds[run_seed]
+        assert generation["seed_derivation"] == "episode seed = (run seed + 1) * 2**32 + attempt index"
+    assert all(len(found) == 3 for found in seeds.values())
+    assert not seeds[0] & seeds[1] and not seeds[1] & seeds[MAX_RUN_SEED]
 
 
 def test_replay_catches_a_dishonest_episode(isolated_datasets):
@@ -91,10 +93,11 @@ def test_replay_catches_a_dishonest_episode(isolated_datasets):
 
 class _InterruptAfter:
     def __init__(self, count):
-        self.count = count
+        self.count, self.finished_at_interrupt = count, None
 
     def __call__(self, progress):
         if progress["attempts_this_call"] >= self.count:
+            self.finished_at_interrupt = progress["attempts_this_call"]
             raise KeyboardInterrupt
 
 
@@ -113,16 +116,17 @@ def test_interrupted_run_keeps_its_demos_and_resumes_to_the_same_dataset(isolate
     assert minari.load_dataset(config.dataset_id).storage.metadata["dmg_generation"]["episode_seeds"] == resumed_seeds
 
 
-def test_ctrl_c_runs_no_queued_attempt(isolated_datasets):
-    """Interrupted after 2 attempts with 2 workers (4 attempts in flight or queued): the running ones finish
-    and are kept, the queued ones never run; every episode file written belongs to a logged attempt."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_lets_the_running_attempts_finish_and_runs_nothing_more(isolated_datasets, workers):
+    """After Ctrl-C only the attempts already running finish (one per worker), and they are kept: every
+    episode file on disk belongs to a logged attempt, and no attempt ran for nothing."""
     config = GenerationConfig(num_demos=40, generator="mimicgen", dynamics="fast", keep_failures=True)
     work_dir = isolated_datasets / "run"
-    summary = generate(config, work_dir=work_dir, workers=2, progress=_InterruptAfter(2))
+    interrupt = _InterruptAfter(3)
+    summary = generate(config, work_dir=work_dir, workers=workers, progress=interrupt)
     assert summary["interrupted"]
     entries = logged(work_dir)
-    # interrupted at >= 2 finished; at most the 2 running and 1 handed to a worker's queue finish after
-    assert 2 <= len(entries) <= summary["attempts_this_call"] <= 2 + 1 + 3
+    assert interrupt.finished_at_interrupt <= len(entries) <= interrupt.finished_at_interrupt + workers
     shards = sorted(int(path.stem.split("_")[1]) for path in work_dir.glob("episode_*.npz"))
     assert shards == sorted(entry["seed"] for entry in entries)  # nothing ran without being kept
 
@@ -147,6 +151,10 @@ def test_an_attempt_that_raises_is_recorded_and_the_run_goes_on(isolated_dataset
     assert bad_seed not in generation["episode_seeds"] and generation["errors"] == 1
     (entry,) = [e for e in logged(Path(summary["work_dir"])) if e["seed"] == bad_seed]
     assert not entry["success"] and "simulated fault" in entry["error"]
+    # the fault was passing: the same run, resumed for more demos, tries that attempt again
+    monkeypatch.setattr(attempts_module.AttemptRunner, "run", real_run)
+    more = generate(GenerationConfig(num_demos=5), workers=1)
+    assert more["errors"] == 0 and bad_seed in [e["seed"] for e in logged(Path(more["work_dir"])) if not e["error"]]
 
 
 @needs_fork

@@ -136,9 +136,39 @@ def test_dmg_paper_moves_the_first_movable_reference_during_the_first_half_of_it
 def test_random_actions_under_every_preset_stay_stable(dynamics):
     env = dmg_envs.make("dmg/MugDrawer-v0", dynamics=dynamics)
     obs, info = env.reset(seed=5)
+    env.action_space.seed(5)
     truncated, steps = False, 0
     while not truncated:
         obs, _, _, truncated, info = env.step(env.action_space.sample())
         steps += 1
         assert all(np.all(np.isfinite(value)) for value in obs.values()) and not info["sim_unstable"]
     assert steps == 500
+
+
+def test_a_subtask_gate_opens_only_when_its_subtask_is_reached_in_order():
+    """`drawer_closed` is already true at reset: a gate on the closing subtask must not count it until
+    the drawer has been opened, the mug picked and placed."""
+    from dmg_envs.wrappers.gating import EpisodeGate
+
+    gate = EpisodeGate(subtask="close_drawer")
+    gate.bind(gym.make("dmg/MugDrawer-v0").unwrapped)
+    gate.reset(np.random.default_rng(0))
+    quiet = {"drawer_open": False, "mug_grasped": False, "mug_in_drawer": False, "drawer_closed": True}
+    for signals in ({}, {"drawer_open": True}, {"drawer_open": True, "mug_grasped": True}):
+        gate.update({**quiet, **signals})
+        assert not gate.allows(1.0)
+    gate.update({**quiet, "drawer_closed": False, "mug_in_drawer": True})
+    assert gate.allows(1.0)  # placing is done: closing runs now
+    gate.update({**quiet, "drawer_closed": True})
+    assert not gate.allows(1.0)  # and it is over once the drawer is shut
+
+
+def test_a_moved_fixture_carries_its_parts_and_frames_at_once():
+    env = gym.make("dmg/MugDrawer-v0")
+    task = env.unwrapped
+    env.reset(seed=0)
+    handle = task.reference_pose("drawer_handle")
+    shift = make_pose([0.05, 0.02, 0.0], np.eye(3))
+    task.set_fixture_pose("cabinet", shift @ task.fixture_pose("cabinet"))
+    np.testing.assert_allclose(task.reference_pose("drawer_handle")[:3, 3], handle[:3, 3] + [0.05, 0.02, 0.0],
+                               atol=1e-12)
