@@ -32,6 +32,7 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_env.py
 	$(PY) benchmarks/bench_controller.py
+	$(PY) benchmarks/bench_demonstrators.py
 	$(PY) benchmarks/bench_vs_robosuite.py
 	$(PY) benchmarks/bench_dynamics.py
 	$(PY) benchmarks/bench_dynamics.py --env-id dmg/MugDrawer-v0 --episodes 200
