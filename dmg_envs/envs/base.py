@@ -67,8 +67,8 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
 
     Subclasses declare the scene (`OBJECTS`, `FIXTURES`, `NUM_ARMS`), `SUBTASKS` and the extra
     observations (`OBSERVED_FRAMES`, `RELATIVE_OBSERVATIONS`), and implement `_place_objects`,
-    `subtask_signals`, `is_success` and `_dense_reward`; observations of the arms, objects, articulated
-    parts and fixtures come for free.
+    `_task_info` (the subtask signals and success) and `_dense_reward`; observations of the arms, objects,
+    articulated parts and fixtures come for free.
 
     Args:
         obs_mode: "dict" (robosuite-like keys) or "flat" (one float64 vector in the dict's key order).
@@ -137,12 +137,9 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         `self.reset_distribution`, with `set_object_pose` and `set_fixture_pose`."""
 
     @abstractmethod
-    def subtask_signals(self) -> dict[str, bool]:
-        """The task's subtask termination signals, by name."""
-
-    @abstractmethod
-    def is_success(self) -> bool:
-        """Whether the task is solved in the current state."""
+    def _task_info(self) -> dict[str, bool]:
+        """The task's subtask termination signals by name, and `is_success`, computed together (they share
+        the contact look-ups; this runs every step)."""
 
     @abstractmethod
     def _dense_reward(self, info: dict[str, Any]) -> float:
@@ -328,11 +325,15 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         # Views into this step's fresh vector: no key shares memory with another or with a later step.
         return self._observation_layout.as_dict(flat)
 
-    def _task_info(self) -> dict[str, Any]:
-        """Subtask signals and `is_success`; tasks may override to share work between them."""
-        info: dict[str, Any] = self.subtask_signals()
-        info["is_success"] = self.is_success()
+    def subtask_signals(self) -> dict[str, bool]:
+        """The task's subtask termination signals, by name."""
+        info = self._task_info()
+        del info["is_success"]
         return info
+
+    def is_success(self) -> bool:
+        """Whether the task is solved in the current state."""
+        return self._task_info()["is_success"]
 
     def _info(self, sim_unstable: bool) -> dict[str, Any]:
         info = self._task_info()

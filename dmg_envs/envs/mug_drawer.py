@@ -202,14 +202,6 @@ class MugDrawerEnv(ManipulationEnv):
                 "mug_grasped": not pairs.isdisjoint(tables.mug_left) and not pairs.isdisjoint(tables.mug_right),
                 "mug_in_drawer": in_drawer, "drawer_closed": closed, "is_success": success}
 
-    def subtask_signals(self) -> dict[str, bool]:
-        info = self._task_info()
-        del info["is_success"]
-        return info
-
-    def is_success(self) -> bool:
-        return self._task_info()["is_success"]
-
     def _dense_reward(self, info: dict[str, Any]) -> float:
         if info["is_success"]:
             return 1.0

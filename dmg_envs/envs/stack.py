@@ -114,14 +114,6 @@ class StackEnv(ManipulationEnv):
         success = cube_a_z > TABLE_TOP_Z + LIFT_HEIGHT and on_cube_b and not grasped
         return {"grasp_cubeA": grasped, "cubeA_on_cubeB": on_cube_b, "is_success": success}
 
-    def subtask_signals(self) -> dict[str, bool]:
-        info = self._task_info()
-        del info["is_success"]
-        return info
-
-    def is_success(self) -> bool:
-        return self._task_info()["is_success"]
-
     def _dense_reward(self, info: dict[str, bool]) -> float:
         if info["is_success"]:
             return 1.0
