@@ -215,7 +215,7 @@ class DMPExpert(gym.Wrapper):
 
     def _next_action(self) -> np.ndarray:
         plan = self._plans[self._index]
-        current = upright_frame(self._task.reference_pose(plan.segment.reference)) @ self._turn
+        current = self._upright_reference(plan) @ self._turn
         jumped = self._frame.update(current, self._task.in_contact(self._owners[self._index], self._arm))
         if jumped and plan.dmp.position.distance_to_goal() < REWIND_DISTANCE:
             self._rewind()
@@ -249,9 +249,12 @@ class DMPExpert(gym.Wrapper):
         plan.dmp.reset(start=(start[:3, 3], mat_to_quat(start[:3, :3])),
                        goal=(plan.goal[:3, 3], mat_to_quat(plan.goal[:3, :3])))
 
+    def _upright_reference(self, plan: _SubtaskPlan) -> np.ndarray:
+        return upright_frame(self._task.reference_pose(plan.segment.reference))
+
     def _choose_frame(self, plan: _SubtaskPlan) -> None:
         """The reference's current frame, turned to the equivalent pose nearest the gripper."""
-        raw = upright_frame(self._task.reference_pose(plan.segment.reference))
+        raw = self._upright_reference(plan)
         self._turn, self._tool_turn = nearest_equivalent(raw, plan.goal, self._task.eef_pose(self._arm),
                                                          self._task.yaw_symmetry(plan.segment.reference), TOOL_TURNS)
         self._frame = ReferenceFrame(raw @ self._turn)
@@ -265,8 +268,7 @@ class DMPExpert(gym.Wrapper):
             if np.linalg.norm(plan.goal[:3, 3] - snapshot[0][0]) >= REWIND_DISTANCE:
                 self._history.append(snapshot)
                 # The same equivalent pose as before, where the reference is now: the snapshot is in its terms.
-                raw = upright_frame(self._task.reference_pose(plan.segment.reference))
-                self._frame = ReferenceFrame(raw @ self._turn)
+                self._frame = ReferenceFrame(self._upright_reference(plan) @ self._turn)
                 plan.dmp.restore(snapshot)
                 self._stalled_for = 0
                 return

@@ -157,10 +157,9 @@ class _Run:
                 self._finish(pool, pending)  # running attempts finish and are kept: nothing is thrown away
                 raise
             except BrokenProcessPool:
-                lost = [index for future, index in pending.items()
-                        if not (future.done() and not future.cancelled() and future.exception() is None)]
-                for future, index in pending.items():
-                    if index not in lost:
+                lost = [index for future, index in pending.items() if not _finished(future)]
+                for future in pending:
+                    if _finished(future):
                         self._record(future.result())
                 if len(lost) == 1 and lost[0] in self.suspects:  # it ran alone: it is what kills workers
                     self._record(AttemptResult(lost[0], attempt_seed(config.seed, lost[0]), False, 0,
@@ -173,7 +172,7 @@ class _Run:
         """Cancel what has not started, wait for the running attempts and record them."""
         pool.shutdown(wait=True, cancel_futures=True)
         for future in list(pending):
-            if future.done() and not future.cancelled() and future.exception() is None:
+            if _finished(future):
                 result = future.result()
                 del pending[future]
                 self._record(result)
@@ -192,22 +191,33 @@ class _Run:
         return None
 
 
+def _finished(future: Future) -> bool:
+    """Whether an attempt's future holds its result (not cancelled, not broken with its pool)."""
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
+def _load(state: RunState, results: list[AttemptResult]) -> tuple[list[Episode], dict[int, str]]:
+    """The episodes of `results`, and why each unreadable one could not be read, by attempt index."""
+    episodes, unreadable = [], {}
+    for result in results:
+        try:
+            episodes.append(state.load(result))
+        except ShardError as error:
+            unreadable[result.index] = str(error)
+    return episodes, unreadable
+
+
 def _load_kept(config: GenerationConfig, state: RunState) -> tuple[list[Episode], list[str]]:
     """The kept attempts' episodes, and the unreadable shards found on the way: those are named and
     forgotten, so that their attempts run again (the kept prefix then ends before them)."""
-    unreadable = []
+    named = []
     while True:
-        kept, _ = state.prefix(config.num_demos, config.attempt_limit)
-        episodes, found = [], []
-        for result in kept:
-            try:
-                episodes.append(state.load(result))
-            except ShardError as error:
-                found.append(str(error))
-                state.forget(result.index)
-        if not found:
-            return episodes, unreadable
-        unreadable += found
+        episodes, unreadable = _load(state, state.prefix(config.num_demos, config.attempt_limit)[0])
+        if not unreadable:
+            return episodes, named
+        for index, message in unreadable.items():
+            state.forget(index)
+            named.append(message)
 
 
 def _load_failures(config: GenerationConfig, state: RunState) -> tuple[list[Episode], list[str]]:
@@ -216,13 +226,8 @@ def _load_failures(config: GenerationConfig, state: RunState) -> tuple[list[Epis
     _, attempts = state.prefix(config.num_demos, config.attempt_limit)
     failed = [state.results[i] for i in range(attempts)
               if not state.results[i].success and state.results[i].error is None]
-    episodes, unreadable = [], []
-    for result in failed:
-        try:
-            episodes.append(state.load(result))
-        except ShardError as error:
-            unreadable.append(str(error))
-    return episodes, unreadable
+    episodes, unreadable = _load(state, failed)
+    return episodes, list(unreadable.values())
 
 
 def _same_run(config: GenerationConfig) -> bool:

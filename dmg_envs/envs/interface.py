@@ -198,8 +198,8 @@ class TaskInterface:
         self._contacts.invalidate(moved=True)
 
     def footprints(self) -> list[Footprint]:
-        """The current footprints of every fixture and articulated part (what objects must not enter)."""
-        mujoco.mj_kinematics(self.model, self.data)  # fixtures may have moved since the last step
+        """The current footprints of every fixture and articulated part (what objects must not enter). Their
+        poses are current: physics steps, `set_state` and `set_fixture_pose` all update the kinematics."""
         found = []
         for name, (body, extent) in self._footprints.items():
             x, y, z = self.data.xpos[body].tolist()

@@ -128,6 +128,7 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         positions = dict(zip(self._movable, task.object_positions().tolist()))
         # Plain Python per object, one array at the end: this runs every control step.
         applied = [_NO_STEP] * len(self.objects)
+        footprints = None  # of the fixtures: read once, when the first object moves
         x_low, x_high, y_low, y_high = self._x_low, self._x_high, self._y_low, self._y_high
         for row, name in enumerate(self.objects):
             model = self._motions[name]
@@ -143,16 +144,18 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if (y + dy > y_high and dy > 0) or (y + dy < y_low and dy < 0):
                 model.bounce(1)
                 dy = -dy
-            dx, dy = self._clear_of_others(positions, name, dx, dy)
+            if footprints is None:
+                footprints = task.footprints() if self._has_fixtures else ()
+            dx, dy = self._clear_of_others(positions, footprints, name, dx, dy)
             if dx or dy or dyaw:
                 task.move_object(name, dx, dy, dyaw)
                 positions[name] = [x + dx, y + dy, z]
                 applied[row] = (dx, dy, dyaw)
         return np.array(applied)
 
-    def _clear_of_others(self, positions: dict[str, list[float]], name: str, dx: float, dy: float):
+    def _clear_of_others(self, positions: dict[str, list[float]], footprints, name: str, dx: float, dy: float):
         """The step, or no step (and a bounce) if it would bring the object too close to another one or
-        into a fixture."""
+        into a fixture's footprint."""
         x, y, z = positions[name]
         radius, below, above = self._radius[name], self._below[name], self._above[name]
         for other in self._others[name]:
@@ -164,15 +167,14 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             if gap < 0 and math.hypot(x + dx - ox, y + dy - oy) < math.hypot(x - ox, y - oy):
                 self._motions[name].bounce(0 if abs(x - ox) >= abs(y - oy) else 1)
                 return 0.0, 0.0
-        if self._has_fixtures:
-            for footprint in self._task.footprints():
-                if footprint.z_low >= z + above or z - below >= footprint.z_high:
-                    continue
-                before, normal = _distance_to(footprint, x, y)
-                after, _ = _distance_to(footprint, x + dx, y + dy)
-                if after < radius + CLEARANCE and after < before:
-                    self._motions[name].bounce(0 if abs(normal[0]) >= abs(normal[1]) else 1)
-                    return 0.0, 0.0
+        for footprint in footprints:
+            if footprint.z_low >= z + above or z - below >= footprint.z_high:
+                continue
+            before, normal = _distance_to(footprint, x, y)
+            after, _ = _distance_to(footprint, x + dx, y + dy)
+            if after < radius + CLEARANCE and after < before:
+                self._motions[name].bounce(0 if abs(normal[0]) >= abs(normal[1]) else 1)
+                return 0.0, 0.0
         return dx, dy
 
 
