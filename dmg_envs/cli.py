@@ -167,5 +167,160 @@ def replay(dataset_id: Annotated[str, typer.Argument(help="Minari dataset id")])
         raise typer.Exit(code=1)
 
 
+train_app = typer.Typer(help="Train a policy: behaviour cloning from a dataset, or SB3 reinforcement learning.",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _train_bc(algorithm: str, dataset: str, epochs: int | None, steps_per_epoch: int | None, batch_size: int | None,
+              learning_rate: float | None, seed: int, eval_every: int | None, eval_episodes: int | None,
+              max_episodes: int | None, out: Path | None) -> None:
+    from dmg_envs.errors import DmgError
+    from dmg_envs.learning.train import TrainConfig, train, with_overrides
+
+    try:
+        config = with_overrides(TrainConfig(dataset=dataset, algorithm=algorithm, seed=seed), epochs=epochs,
+                                steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
+                                eval_every=eval_every, eval_episodes=eval_episodes, max_episodes=max_episodes)
+        run_dir = out or Path("runs") / algorithm / dataset.replace("/", "_").replace(":", "_") / f"seed{seed}"
+        with typer.progressbar(length=config.epochs, label=f"{algorithm} on {dataset}, seed {seed}") as bar:
+            def show(record: dict) -> None:
+                bar.label = (f"{algorithm} seed {seed}: loss {record['loss']:.3f}"
+                             + (f", validation success {record['validation_success']:.0%}"
+                                if "validation_success" in record else ""))
+                bar.update(1)
+
+            summary = train(config, run_dir, progress=show)
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(json.dumps(summary, indent=2))
+
+
+def _bc_command(algorithm: str):
+    def command(
+        dataset: Annotated[str, typer.Argument(help="Minari dataset id, or a source-demo file (stack_1, a path)")],
+        epochs: Annotated[int | None, typer.Option(min=1, help="epochs (default 100)")] = None,
+        steps_per_epoch: Annotated[int | None, typer.Option(min=1, help="gradient steps per epoch")] = None,
+        batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+        learning_rate: Annotated[float | None, typer.Option(min=0.0)] = None,
+        seed: Annotated[int, typer.Option(help="training seed")] = 0,
+        eval_every: Annotated[int | None, typer.Option(min=0, help="validation every n epochs (0: never)")] = None,
+        eval_episodes: Annotated[int | None, typer.Option(min=1, help="validation episodes")] = None,
+        max_episodes: Annotated[int | None, typer.Option(min=1, help="train on the first n episodes")] = None,
+        out: Annotated[Path | None, typer.Option(help="run folder; default runs/<algorithm>/<dataset>/seed<n>")] = None,
+    ):
+        _train_bc(algorithm, dataset, epochs, steps_per_epoch, batch_size, learning_rate, seed, eval_every,
+                  eval_episodes, max_episodes, out)
+
+    command.__doc__ = (f"Behaviour cloning ({algorithm}) from a dataset; writes a run folder with the config, log, "
+                       f"loss curve and the final and best checkpoints.")
+    return command
+
+
+train_app.command("bc-rnn")(_bc_command("bc-rnn"))
+train_app.command("bc-mlp")(_bc_command("bc-mlp"))
+
+
+def _sb3_command(algorithm: str):
+    def command(
+        env_id: Annotated[str, typer.Argument(help="registered environment id")] = "dmg/Stack-v0",
+        steps: Annotated[int, typer.Option(min=1, help="env steps")] = 50_000,
+        seed: Annotated[int, typer.Option()] = 0,
+        dynamics: Annotated[str, typer.Option(help="preset to train under")] = "static",
+        demos: Annotated[str | None, typer.Option(
+            help="Minari dataset seeding SAC's replay buffer; SAC from scratch trains beside it, both plotted")] = None,
+        eval_every: Annotated[int, typer.Option(min=1, help="validation every n env steps")] = 5000,
+        out: Annotated[Path, typer.Option(help="run folder")] = Path("runs") / algorithm,
+    ):
+        from dmg_envs.learning.sb3 import plot_curves, train_sb3
+
+        summaries = [train_sb3(algorithm, env_id, steps, out / ("demos" if demos else "scratch"), seed=seed,
+                               demos=demos, dynamics=dynamics, eval_every=eval_every)]
+        if demos:
+            summaries.append(train_sb3(algorithm, env_id, steps, out / "scratch", seed=seed, dynamics=dynamics,
+                                       eval_every=eval_every))
+        plot = plot_curves(summaries, out / "learning_curves.png")
+        for summary in summaries:
+            typer.echo(json.dumps({**summary, "curve": summary["curve"][-1]}))
+        typer.echo(f"learning curves: {plot.resolve()}")
+
+    command.__doc__ = (f"{algorithm.upper()} (stable-baselines3) on flat observations with the dense reward"
+                       + (", optionally seeded with demonstrations." if algorithm == "sac" else "."))
+    return command
+
+
+train_app.command("sac")(_sb3_command("sac"))
+train_app.command("ppo")(_sb3_command("ppo"))
+
+
+@app.command("eval")
+def evaluate(
+    runs: Annotated[list[Path], typer.Argument(help="run folders or checkpoints, one per training seed")],
+    env_id: Annotated[str | None, typer.Option("--env", help="env id; default the policy's own")] = None,
+    dynamics: Annotated[str, typer.Option(help="comma-separated conditions")] = "static,dmg-paper,slow,fast",
+    episodes: Annotated[int, typer.Option(min=1, help="episodes per condition and training seed")] = 50,
+    checkpoint: Annotated[str, typer.Option(help="final or best (picked on validation episodes)")] = "final",
+    num_envs: Annotated[int, typer.Option(min=1, help="envs stepped together")] = 10,
+    vectorization: Annotated[str, typer.Option(help="sync or async (one process per env)")] = "sync",
+    policy_name: Annotated[str | None, typer.Option(help="name on the leaderboard")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the leaderboard entry (JSON) here")] = None,
+):
+    """Evaluate trained policies with the protocol and print (or write) their leaderboard entry."""
+    _headless_gl_default()
+    from dmg_envs.errors import DmgError
+    from dmg_envs.learning.evaluate import evaluate_protocol
+    from dmg_envs.learning.leaderboard import make_entry
+    from dmg_envs.learning.policy import load_policy
+
+    if checkpoint not in ("final", "best"):
+        typer.echo(f"error: checkpoint={checkpoint!r} is not valid; choose 'final' or 'best'", err=True)
+        raise typer.Exit(code=1)
+    try:
+        paths = [run / "checkpoints" / f"{checkpoint}.safetensors" if run.is_dir() else run for run in runs]
+        policies = [load_policy(path) for path in paths]
+        info = policies[0].info
+        report = evaluate_protocol(policies, env_id or info["env_id"], [d for d in dynamics.split(",") if d],
+                                   episodes=episodes, num_envs=num_envs, vectorization=vectorization)
+        train_time = sum(json.loads((run / "summary.json").read_text())["train_time_s"]
+                         for run in runs if (run / "summary.json").is_file())
+        config = json.loads((runs[0] / "config.json").read_text()) if (runs[0] / "config.json").is_file() else {}
+        budget = (f"{config['epochs']} epochs x {config['steps_per_epoch']} steps, batch {config['batch_size']}"
+                  if config else "unknown")
+        name = policy_name or {"bc-rnn": "BC-RNN-GMM", "bc-mlp": "BC-MLP"}.get(info["algorithm"], info["algorithm"])
+        data = {**info["data"], "id": info["data"]["dataset_id"]}
+        entry = make_entry(report, name, data, [p.info["training_seed"] for p in policies], train_time, budget,
+                           checkpoint=checkpoint)
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    text = json.dumps(entry, indent=2)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    for condition, figures in entry["evaluation"]["conditions"].items():
+        typer.echo(f"{condition:>10}: success {figures['success_mean']:.1%} +- {figures['success_std']:.1%}, "
+                   f"at end {figures['success_at_end_mean']:.1%}")
+    typer.echo(f"entry written to {out}" if out else text)
+
+
+@app.command()
+def leaderboard(
+    entries: Annotated[Path, typer.Argument(help="folder of entries (*.json)")] = Path("leaderboard/entries"),
+    out_dir: Annotated[Path, typer.Option(help="where LEADERBOARD.md, leaderboard.csv and robustness.png go")]
+    = Path("leaderboard"),
+):
+    """Validate every entry and write the leaderboard table, its CSV and the robustness plot."""
+    from dmg_envs.learning.leaderboard import LeaderboardEntryError, load_entries, write_leaderboard
+
+    try:
+        loaded = load_entries(entries)
+    except LeaderboardEntryError as error:
+        typer.echo(f"error: invalid leaderboard entry: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    written = write_leaderboard(loaded, out_dir)
+    typer.echo(f"{len(loaded)} entries -> " + ", ".join(str(path) for path in written.values()))
+
+
 if __name__ == "__main__":
     app()

@@ -33,6 +33,18 @@ def test_envs_know_nothing_of_dmps_or_datasets():
     assert not {name for name in modules if name.startswith(("dmg_envs.dmp", "dmg_envs.datagen", "minari"))}
 
 
+@pytest.mark.parametrize("module", ["evaluate", "leaderboard"])
+def test_evaluation_and_the_leaderboard_need_no_torch(module):
+    """Outside policies are evaluated, and the leaderboard built, without the learning stack."""
+    modules = imported_after(f"import dmg_envs.learning.{module}")
+    assert not {name for name in modules if name.split(".")[0] in ("torch", "stable_baselines3")}
+
+
+def test_nothing_below_learning_imports_it():
+    modules = imported_after("import dmg_envs.datagen.generate, dmg_envs.wrappers, dmg_envs.envs")
+    assert not {name for name in modules if name.startswith("dmg_envs.learning")}
+
+
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_modules_stay_small(path):
     assert len(path.read_text().splitlines()) <= MAX_MODULE_LINES

@@ -1,0 +1,109 @@
+"""The leaderboard rows: BC-RNN-GMM trained on each kind of data, evaluated with the protocol.
+
+For one task, each row's dataset is generated if it is missing (1,000 demos from the shipped source demo),
+a policy is trained per training seed (a run folder that already has its final checkpoint is reused, so
+an interrupted benchmark resumes), both the final and the best checkpoints are evaluated in every
+condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the table.
+
+    python benchmarks/bench_leaderboard.py --task stack                      # every row, 3 seeds
+    python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow --seeds 0
+
+Datasets and run folders (checkpoints) live under --work-dir, never in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# row: (dataset, generator, dynamics) -- dataset None: the shipped source demo alone
+ROWS = {
+    "source": (None, None, None),
+    "mimicgen-static": ("mimicgen-static", "mimicgen", "static"),
+    "dmp-static": ("dmp-static", "dmp", "static"),
+    "dmp-slow": ("dmp-slow", "dmp", "slow"),
+}
+
+
+def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int) -> str:
+    import minari
+
+    from dmg_envs.datagen.config import GenerationConfig
+    from dmg_envs.datagen.generate import generate
+
+    config = GenerationConfig(task=task, source=f"{task}_1", num_demos=num_demos, dynamics=dynamics,
+                              generator=generator)
+    if config.dataset_id in minari.list_local_datasets():
+        if minari.load_dataset(config.dataset_id).total_episodes >= num_demos:
+            return config.dataset_id
+    print(f"generating {config.dataset_id} ({num_demos} demos)", flush=True)
+    generate(config, workers=os.cpu_count() or 1, overwrite=True)
+    return config.dataset_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="stack")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {list(ROWS)}")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--steps-per-epoch", type=int, default=100)
+    parser.add_argument("--eval-every", type=int, default=20)
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--num-demos", type=int, default=1000)
+    parser.add_argument("--conditions", default="static,dmg-paper,slow,fast")
+    parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache" / "dmg-envs" / "leaderboard")
+    parser.add_argument("--entries", type=Path, default=ROOT / "leaderboard" / "entries")
+    args = parser.parse_args()
+
+    os.environ.setdefault("MINARI_DATASETS_PATH", str(args.work_dir / "datasets"))
+    os.environ.setdefault("DMG_WORK_DIR", str(args.work_dir / "generation"))
+    os.environ.setdefault("MUJOCO_GL", "osmesa")
+    import dmg_envs  # noqa: F401
+    from dmg_envs.learning.evaluate import evaluate_protocol
+    from dmg_envs.learning.leaderboard import load_entries, make_entry, write_leaderboard
+    from dmg_envs.learning.policy import load_policy
+    from dmg_envs.learning.train import TrainConfig, train
+
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    conditions = args.conditions.split(",")
+    args.entries.mkdir(parents=True, exist_ok=True)
+    for row in args.rows.split(","):
+        if row not in ROWS:
+            sys.exit(f"unknown row {row!r}; choose from {list(ROWS)}")
+        _, generator, dynamics = ROWS[row]
+        dataset = f"{args.task}_1" if generator is None else ensure_dataset(args.task, generator, dynamics,
+                                                                             args.num_demos)
+        runs = []
+        for seed in seeds:
+            run_dir = args.work_dir / "runs" / args.task / row / f"seed{seed}"
+            if not (run_dir / "checkpoints" / "final.safetensors").exists():
+                config = TrainConfig(dataset=dataset, algorithm="bc-rnn", epochs=args.epochs,
+                                     steps_per_epoch=args.steps_per_epoch, eval_every=args.eval_every, seed=seed)
+                summary = train(config, run_dir, progress=lambda r, row=row, seed=seed: print(
+                    f"{row} seed {seed}: " + json.dumps(r), flush=True))
+                print(f"{row} seed {seed}: trained in {summary['train_time_s'] / 60:.1f} min", flush=True)
+            runs.append(run_dir)
+        train_time = sum(json.loads((run / "summary.json").read_text())["train_time_s"] for run in runs)
+        budget = f"{args.epochs} epochs x {args.steps_per_epoch} steps, batch 100"
+        for checkpoint in ("final", "best"):
+            policies = [load_policy(run / "checkpoints" / f"{checkpoint}.safetensors") for run in runs]
+            info = policies[0].info
+            report = evaluate_protocol(policies, info["env_id"], conditions, episodes=args.episodes)
+            entry = make_entry(report, "BC-RNN-GMM", {**info["data"], "id": info["data"]["dataset_id"]}, seeds,
+                               train_time, budget, checkpoint=checkpoint)
+            path = args.entries / f"{args.task}-{row}-{checkpoint}.json"
+            path.write_text(json.dumps(entry, indent=2) + "\n")
+            print(f"{row} ({checkpoint}): " + ", ".join(
+                f"{name} {100 * figures['success_mean']:.1f}±{100 * figures['success_std']:.1f}"
+                for name, figures in entry["evaluation"]["conditions"].items()), flush=True)
+    written = write_leaderboard(load_entries(args.entries), args.entries.parent)
+    print("wrote " + ", ".join(str(path) for path in written.values()))
+
+
+if __name__ == "__main__":
+    main()

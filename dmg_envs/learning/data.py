@@ -1,0 +1,184 @@
+"""Training data for behaviour cloning: the episodes of a Minari dataset (or of a source-demo file) as
+arrays, the observation keys a policy reads, and their normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmg_envs.errors import DmgError
+
+
+class DatasetError(DmgError, ValueError):
+    """A dataset that cannot train a policy: missing, empty, or without the observations asked for."""
+
+
+@dataclass
+class Demonstrations:
+    """Episodes ready for training.
+
+    Attributes:
+        low_dim: per episode, (T, D) float32 low-dimensional observations (the keys `low_dim_keys`,
+            concatenated in that order), observed before each action.
+        images: per episode, per image key, (T, H, W, 3) uint8 frames (empty without image keys).
+        actions: per episode, (T, A) float32.
+        low_dim_keys: the dict-observation keys in `low_dim`, with their sizes.
+        image_keys: the image keys.
+        env_id: the registered env the episodes come from (without dynamics wrappers).
+        info: where they come from: the dataset id or source file, its generator, dynamics and counts.
+    """
+
+    low_dim: list[np.ndarray]
+    images: list[dict[str, np.ndarray]]
+    actions: list[np.ndarray]
+    low_dim_keys: list[tuple[str, int]]
+    image_keys: list[str]
+    env_id: str
+    info: dict[str, Any]
+
+    @property
+    def num_steps(self) -> int:
+        return sum(len(actions) for actions in self.actions)
+
+
+def load_demonstrations(name: str, max_episodes: int | None = None,
+                        obs_keys: tuple[str, ...] | None = None) -> Demonstrations:
+    """The episodes of the Minari dataset `name`, or of a source-demo file (a shipped name like "stack_1"
+    or a path to an HDF5 file; its episodes are replayed to recover the observations).
+
+    `obs_keys` picks the observations a policy reads; by default every key but the arms' joint positions
+    and velocities (robomimic's low-dimensional recipe: end effector, gripper, objects; the joints let a
+    policy key on the arm's posture, which does not carry over to new object poses).
+    """
+    from dmg_envs.datagen.config import DEMOS_DIR
+
+    shipped = DEMOS_DIR / f"{name}.hdf5"
+    if shipped.exists() or name.endswith((".hdf5", ".h5")):
+        demos = _from_source_file(shipped if shipped.exists() else Path(name), name, max_episodes)
+    else:
+        demos = _from_minari(name, max_episodes)
+    return select_keys(demos, obs_keys or default_obs_keys([key for key, _ in demos.low_dim_keys] + demos.image_keys))
+
+
+def default_obs_keys(keys: list[str]) -> tuple[str, ...]:
+    """Every key but the arms' joint positions and velocities."""
+    return tuple(key for key in keys if not (key.startswith("robot") and key.endswith(("_joint_pos", "_joint_vel"))))
+
+
+def select_keys(demos: Demonstrations, keys: tuple[str, ...]) -> Demonstrations:
+    """`demos` with only the observation `keys` (in the dataset's order)."""
+    available = [key for key, _ in demos.low_dim_keys] + demos.image_keys
+    unknown = [key for key in keys if key not in available]
+    if unknown:
+        raise DatasetError(f"observation keys {unknown} are not in {demos.info['dataset_id']}; it has {available}")
+    offsets = np.cumsum([0] + [size for _, size in demos.low_dim_keys])
+    columns = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i, (key, _) in enumerate(demos.low_dim_keys)
+                              if key in keys] or [np.arange(0)]).astype(int)
+    return replace(demos, low_dim=[episode[:, columns] for episode in demos.low_dim],
+                   images=[{key: frames[key] for key in demos.image_keys if key in keys} for frames in demos.images],
+                   low_dim_keys=[(key, size) for key, size in demos.low_dim_keys if key in keys],
+                   image_keys=[key for key in demos.image_keys if key in keys])
+
+
+def split_observation(observation: dict[str, np.ndarray]) -> tuple[list[tuple[str, int]], list[str]]:
+    """(low-dimensional keys with sizes, image keys) of one dict observation, in its key order: uint8
+    arrays of shape (H, W, 3) are images, everything else is flattened into the low-dimensional vector."""
+    low_dim, images = [], []
+    for key, value in observation.items():
+        value = np.asarray(value)
+        if value.dtype == np.uint8 and value.ndim == 3 and value.shape[-1] == 3:
+            images.append(key)
+        else:
+            low_dim.append((key, int(value.size)))
+    return low_dim, images
+
+
+def stack_low_dim(observations: dict[str, np.ndarray], keys: list[tuple[str, int]]) -> np.ndarray:
+    """(N, D) float32: the keys of a batch of dict observations (each (N, ...)) side by side."""
+    return np.concatenate([np.asarray(observations[key], dtype=np.float32).reshape(-1, size)
+                           for key, size in keys], axis=1)
+
+
+def _episodes(low_dim_keys, image_keys, observations_per_episode, actions_per_episode):
+    low_dim, images, actions = [], [], []
+    for observations, episode_actions in zip(observations_per_episode, actions_per_episode):
+        steps = len(episode_actions)
+        low_dim.append(stack_low_dim({k: np.asarray(v)[:steps] for k, v in observations.items()
+                                      if k not in image_keys}, low_dim_keys))
+        images.append({key: np.asarray(observations[key][:steps], dtype=np.uint8) for key in image_keys})
+        actions.append(np.asarray(episode_actions, dtype=np.float32))
+    return low_dim, images, actions
+
+
+def _from_minari(dataset_id: str, max_episodes: int | None) -> Demonstrations:
+    import minari
+
+    try:
+        dataset = minari.load_dataset(dataset_id)
+    except (FileNotFoundError, ValueError) as error:
+        raise DatasetError(f"no Minari dataset {dataset_id!r} here ({error}); local datasets: "
+                           f"{sorted(minari.list_local_datasets())}") from error
+    count = dataset.total_episodes if max_episodes is None else min(max_episodes, dataset.total_episodes)
+    if count == 0:
+        raise DatasetError(f"dataset {dataset_id!r} has no episodes")
+    episodes = list(dataset.iterate_episodes(list(range(count))))
+    if not isinstance(episodes[0].observations, dict):
+        raise DatasetError(f"dataset {dataset_id!r} stores flat observations; behaviour cloning reads dict "
+                           f"observations (datasets written by `dmg generate` have them)")
+    first = {key: value[0] for key, value in episodes[0].observations.items()}
+    low_dim_keys, image_keys = split_observation(first)
+    low_dim, images, actions = _episodes(low_dim_keys, image_keys, [e.observations for e in episodes],
+                                         [e.actions for e in episodes])
+    generation = dataset.storage.metadata.get("dmg_generation") or {}
+    env_id = generation.get("env_id") or dataset.spec.env_spec.id
+    info = {"dataset_id": dataset_id, "episodes": count, "generator": generation.get("generator", "unknown"),
+            "dynamics": generation.get("dynamics", "unknown"), "source": generation.get("source", "unknown"),
+            "source_demos": 1 if generation else None, "generated_demos": count if generation else 0}
+    return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, env_id, info)
+
+
+def _from_source_file(path: Path, name: str, max_episodes: int | None) -> Demonstrations:
+    import gymnasium as gym
+
+    import dmg_envs  # noqa: F401  (registers the ids)
+    from dmg_envs.datagen.source import load_source_demos
+
+    demos = load_source_demos(path)[:max_episodes]
+    observations_per_episode = []
+    for demo in demos:
+        env = gym.make(demo.env_id, **{**demo.env_kwargs, "obs_mode": "dict"})
+        observation, _ = env.reset(seed=demo.seed)
+        rows = [observation]
+        for action in demo.actions[:-1]:
+            observation, *_ = env.step(action)
+            rows.append(observation)
+        env.close()
+        observations_per_episode.append({key: np.stack([row[key] for row in rows]) for key in rows[0]})
+    low_dim_keys, image_keys = split_observation({k: v[0] for k, v in observations_per_episode[0].items()})
+    low_dim, images, actions = _episodes(low_dim_keys, image_keys, observations_per_episode,
+                                         [demo.actions for demo in demos])
+    info = {"dataset_id": f"source:{Path(name).stem}", "episodes": len(demos), "generator": "none",
+            "dynamics": "static", "source": str(name), "source_demos": len(demos), "generated_demos": 0}
+    return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, demos[0].env_id, info)
+
+
+@dataclass
+class Normalizer:
+    """Per-dimension standardisation, (x - mean) / std, with the statistics of the training data."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, rows: list[np.ndarray], min_std: float = 1e-3) -> Normalizer:
+        data = np.concatenate(rows).astype(np.float64)
+        return cls(data.mean(axis=0).astype(np.float32), np.maximum(data.std(axis=0), min_std).astype(np.float32))
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+    def denormalize(self, x: np.ndarray) -> np.ndarray:
+        return x * self.std + self.mean

@@ -1,0 +1,116 @@
+"""A trained behaviour-cloning policy: its network with the normalisation it was trained with, saved to
+and loaded from safetensors (plain tensors and JSON: loading runs no pickle)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dmg_envs.errors import DmgError
+from dmg_envs.learning.data import Normalizer, stack_low_dim
+from dmg_envs.learning.models import BCPolicyNetwork, PolicyConfig
+
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(DmgError, ValueError):
+    """A checkpoint that is missing, corrupt or of another format."""
+
+
+class BCPolicy:
+    """Acts in a batch of envs from dict observations: normalises them, runs the network and returns
+    actions in the env's units, clipped to its action space.
+
+    The LSTM state restarts every `rnn_horizon` steps, the length of the sequences it was trained on
+    (robomimic does the same), and at `reset`.
+    """
+
+    obs_mode = "dict"
+
+    def __init__(self, network: BCPolicyNetwork, obs_normalizer: Normalizer, action_normalizer: Normalizer,
+                 info: dict[str, Any]):
+        self.network = network.eval()
+        self.obs_normalizer, self.action_normalizer = obs_normalizer, action_normalizer
+        self.info = info
+        self.low_dim_keys = [(key, int(size)) for key, size in info["low_dim_keys"]]
+        self.image_keys = list(network.config.image_keys)
+        self.rnn_horizon = int(info.get("rnn_horizon", 0))
+        self.action_low = np.asarray(info["action_low"], dtype=np.float32)
+        self.action_high = np.asarray(info["action_high"], dtype=np.float32)
+        self._state = None
+        self._steps = 0
+
+    def reset(self, num_envs: int = 1) -> None:
+        self._state, self._steps = None, 0
+
+    @torch.no_grad()
+    def act(self, observations: dict[str, np.ndarray]) -> np.ndarray:
+        """(N, A) actions for a batch of N dict observations (each key (N, ...))."""
+        if self.rnn_horizon and self._steps % self.rnn_horizon == 0:
+            self._state = None
+        low_dim = torch.from_numpy(self.obs_normalizer.normalize(stack_low_dim(observations, self.low_dim_keys)))
+        images = {key: torch.from_numpy(np.asarray(observations[key])) for key in self.image_keys}
+        if self.network.config.architecture == "rnn":
+            low_dim, images = low_dim[:, None], {key: frames[:, None] for key, frames in images.items()}
+        distribution, self._state = self.network(low_dim, images, self._state)
+        action = distribution.mode().reshape(len(low_dim), -1).numpy()
+        self._steps += 1
+        return np.clip(self.action_normalizer.denormalize(action), self.action_low, self.action_high)
+
+    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """One env's action for one observation (keeps the recurrent state between calls)."""
+        batch = {key: np.asarray(value)[None] for key, value in observation.items()}
+        return self.act(batch)[0]
+
+
+def save_policy(path: str | Path, policy: BCPolicy) -> Path:
+    """Write `policy` as a safetensors file: the network's tensors, the normalisers, and the rest as JSON
+    in the file's metadata. The file is written whole or not at all."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {f"network.{name}": value.detach().contiguous() for name, value in policy.network.state_dict().items()}
+    for name, normalizer in (("obs", policy.obs_normalizer), ("action", policy.action_normalizer)):
+        tensors[f"normalizer.{name}.mean"] = torch.from_numpy(normalizer.mean)
+        tensors[f"normalizer.{name}.std"] = torch.from_numpy(normalizer.std)
+    metadata = {"format": str(CHECKPOINT_FORMAT), "config": json.dumps(policy.network.config.to_dict()),
+                "info": json.dumps(policy.info)}
+    partial = path.with_suffix(path.suffix + ".partial")
+    save_file(tensors, str(partial), metadata=metadata)
+    partial.replace(path)
+    return path
+
+
+def load_policy(path: str | Path) -> BCPolicy:
+    """The policy saved at `path` by `save_policy`."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: {error}") from error
+    if metadata.get("format") != str(CHECKPOINT_FORMAT):
+        raise CheckpointError(f"{path} has checkpoint format {metadata.get('format')!r}; this version of dmg-envs "
+                              f"reads format {CHECKPOINT_FORMAT}")
+    try:
+        config = PolicyConfig.from_dict(json.loads(metadata["config"]))
+        info = json.loads(metadata["info"])
+        network = BCPolicyNetwork(config)
+        network.load_state_dict({name.removeprefix("network."): value for name, value in tensors.items()
+                                 if name.startswith("network.")})
+        normalizers = [Normalizer(tensors[f"normalizer.{name}.mean"].numpy(), tensors[f"normalizer.{name}.std"].numpy())
+                       for name in ("obs", "action")]
+    except (KeyError, TypeError, RuntimeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path} is not a dmg-envs policy checkpoint: {error}") from error
+    return BCPolicy(network, *normalizers, info)

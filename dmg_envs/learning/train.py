@@ -1,0 +1,224 @@
+"""Behaviour cloning: BC-MLP and BC-RNN with a Gaussian-mixture head (robomimic's recipes), seeded and
+deterministic on the CPU, writing a run folder: config, log, loss curve, final and best checkpoints."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dmg_envs.errors import InvalidConfigError
+from dmg_envs.learning.data import Demonstrations, Normalizer, load_demonstrations
+from dmg_envs.learning.models import BCPolicyNetwork, PolicyConfig
+from dmg_envs.learning.policy import BCPolicy, save_policy
+
+ALGORITHMS = {  # name: (architecture, hidden sizes, mixture components, sequence length)
+    "bc-mlp": ("mlp", (512, 512), 0, 1),
+    "bc-rnn": ("rnn", (400, 400), 5, 10),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Two runs with the same config (and package versions) give the same checkpoints.
+
+    Attributes:
+        algorithm: "bc-rnn" (LSTM, Gaussian-mixture head) or "bc-mlp" (MLP, mean squared error).
+        dataset: a Minari dataset id, or a source-demo file (shipped name like "stack_1", or a path).
+        epochs, steps_per_epoch, batch_size: the budget: epochs x steps_per_epoch gradient steps.
+        learning_rate: Adam's initial rate, decayed along a cosine to `learning_rate * final_lr_fraction`.
+        seq_length, hidden_sizes, gmm_modes: the network (None: the algorithm's defaults, `ALGORITHMS`).
+        seed: initialises the network and orders the batches.
+        eval_every: evaluate every this many epochs (0: never) on `eval_episodes` validation episodes of
+            the dataset's env, static; the best such checkpoint is kept as `best.safetensors`.
+        max_episodes: train on the first this many episodes of the dataset (None: all).
+        obs_keys: the observations the policy reads (None: `data.default_obs_keys`).
+    """
+
+    dataset: str
+    algorithm: str = "bc-rnn"
+    epochs: int = 100
+    steps_per_epoch: int = 100
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    final_lr_fraction: float = 0.05
+    seq_length: int | None = None
+    hidden_sizes: tuple[int, ...] | None = None
+    gmm_modes: int | None = None
+    seed: int = 0
+    eval_every: int = 10
+    eval_episodes: int = 20
+    max_episodes: int | None = None
+    obs_keys: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.algorithm not in ALGORITHMS:
+            raise InvalidConfigError(f"algorithm={self.algorithm!r} is not valid; choose one of "
+                                     f"{', '.join(map(repr, ALGORITHMS))}")
+        for name in ("epochs", "steps_per_epoch", "batch_size"):
+            if getattr(self, name) < 1:
+                raise InvalidConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise InvalidConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        architecture, hidden, modes, seq = ALGORITHMS[self.algorithm]
+        object.__setattr__(self, "seq_length", seq if self.seq_length is None else self.seq_length)
+        object.__setattr__(self, "hidden_sizes", hidden if self.hidden_sizes is None else tuple(self.hidden_sizes))
+        object.__setattr__(self, "gmm_modes", modes if self.gmm_modes is None else self.gmm_modes)
+        if architecture == "mlp" and self.seq_length != 1:
+            raise InvalidConfigError(f"bc-mlp acts on one observation; seq_length must be 1, got {self.seq_length}")
+
+
+class SequenceSampler:
+    """Random windows of `length` steps from the episodes; a window that runs past its episode's end is
+    padded with the last step, and the padded steps are masked out of the loss."""
+
+    def __init__(self, demos: Demonstrations, obs_normalizer: Normalizer, action_normalizer: Normalizer,
+                 length: int):
+        self.length = length
+        self.low_dim = np.concatenate([obs_normalizer.normalize(x) for x in demos.low_dim]).astype(np.float32)
+        self.actions = np.concatenate([action_normalizer.normalize(a) for a in demos.actions]).astype(np.float32)
+        self.images = {key: np.concatenate([episode[key] for episode in demos.images]) for key in demos.image_keys}
+        lengths = np.array([len(a) for a in demos.actions])
+        ends = np.cumsum(lengths)
+        self.starts = np.arange(ends[-1])                      # every step starts a window
+        self.last = np.repeat(ends - 1, lengths)               # the last step of each step's episode
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        starts = rng.choice(self.starts, size=batch_size)
+        raw = starts[:, None] + np.arange(self.length)[None]
+        index = np.minimum(raw, self.last[starts][:, None])
+        batch = {"low_dim": torch.from_numpy(self.low_dim[index]), "actions": torch.from_numpy(self.actions[index]),
+                 "mask": torch.from_numpy(raw <= self.last[starts][:, None]),
+                 "images": {key: torch.from_numpy(frames[index]) for key, frames in self.images.items()}}
+        if self.length == 1:  # the MLP sees single steps
+            batch = {key: (value[:, 0] if torch.is_tensor(value) else {k: v[:, 0] for k, v in value.items()})
+                     for key, value in batch.items()}
+        return batch
+
+
+def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str, Any]], None] | None = None,
+          demos: Demonstrations | None = None) -> dict[str, Any]:
+    """Train a policy and write the run folder `run_dir`: `config.json`, `log.jsonl` (one line per epoch),
+    `loss.png`, `checkpoints/final.safetensors` and, with evaluation, `checkpoints/best.safetensors`.
+    Returns the run's summary (also in `summary.json`)."""
+    run_dir = Path(run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    demos = demos if demos is not None else load_demonstrations(config.dataset, config.max_episodes, config.obs_keys)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    obs_normalizer, action_normalizer = Normalizer.fit(demos.low_dim), Normalizer.fit(demos.actions)
+    architecture = ALGORITHMS[config.algorithm][0]
+    network = BCPolicyNetwork(PolicyConfig(architecture, config.hidden_sizes, config.gmm_modes,
+                                           sum(size for _, size in demos.low_dim_keys), demos.actions[0].shape[1],
+                                           tuple(demos.image_keys)))
+    policy = BCPolicy(network, obs_normalizer, action_normalizer, _policy_info(config, demos))
+    sampler = SequenceSampler(demos, obs_normalizer, action_normalizer, config.seq_length)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    total_steps = config.epochs * config.steps_per_epoch
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps,
+                                                          eta_min=config.learning_rate * config.final_lr_fraction)
+    (run_dir / "config.json").write_text(json.dumps({**asdict(config), "data": demos.info}, indent=2) + "\n")
+    log_path = run_dir / "log.jsonl"
+    log_path.write_text("")
+    history, best = [], {"success": -1.0, "epoch": None}
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        network.train()
+        losses = []
+        for _ in range(config.steps_per_epoch):
+            batch = sampler.sample(rng, config.batch_size)
+            distribution, _ = network(batch["low_dim"], batch["images"])
+            loss = _masked_loss(distribution, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+        network.eval()
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), "learning_rate": schedule.get_last_lr()[0],
+                  "time_s": time.perf_counter() - started}
+        if config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs):
+            record["validation_success"] = _validate(policy, demos.env_id, config.eval_episodes)
+            if record["validation_success"] > best["success"]:
+                best = {"success": record["validation_success"], "epoch": epoch}
+                save_policy(run_dir / "checkpoints" / "best.safetensors", _labelled(policy, epoch, "best"))
+        history.append(record)
+        with log_path.open("a") as log:
+            log.write(json.dumps(record) + "\n")
+        if progress is not None:
+            progress(record)
+    save_policy(run_dir / "checkpoints" / "final.safetensors", _labelled(policy, config.epochs, "final"))
+    _plot_losses(history, run_dir / "loss.png", f"{config.algorithm} on {demos.info['dataset_id']}, seed {config.seed}")
+    summary = {"run_dir": str(run_dir), "final_loss": history[-1]["loss"], "best_epoch": best["epoch"],
+               "best_validation_success": best["success"] if best["epoch"] else None,
+               "train_time_s": time.perf_counter() - started, "steps": total_steps, "samples": demos.num_steps}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _masked_loss(distribution, batch) -> torch.Tensor:
+    mask = batch["mask"]
+    if distribution.logits is None:
+        errors = ((distribution.mean - batch["actions"]) ** 2).mean(dim=-1)
+    else:
+        errors = -distribution.mixture().log_prob(batch["actions"])
+    return (errors * mask).sum() / mask.sum()
+
+
+def _policy_info(config: TrainConfig, demos: Demonstrations) -> dict[str, Any]:
+    import gymnasium as gym
+
+    import dmg_envs  # noqa: F401  (registers the ids)
+
+    env = gym.make(demos.env_id)
+    space = env.action_space
+    env.close()
+    return {"algorithm": config.algorithm, "env_id": demos.env_id, "data": demos.info,
+            "low_dim_keys": demos.low_dim_keys, "rnn_horizon": config.seq_length if config.seq_length > 1 else 0,
+            "action_low": space.low.tolist(), "action_high": space.high.tolist(), "training_seed": config.seed}
+
+
+def _labelled(policy: BCPolicy, epoch: int, checkpoint: str) -> BCPolicy:
+    policy.info = {**policy.info, "epoch": epoch, "checkpoint": checkpoint}
+    return policy
+
+
+def _validate(policy: BCPolicy, env_id: str, episodes: int) -> float:
+    from dmg_envs.learning.evaluate import VALIDATION_SEED_START, evaluate_policy, evaluation_seeds
+
+    seeds = evaluation_seeds(episodes, start=VALIDATION_SEED_START)
+    return evaluate_policy(policy, env_id, "static", seeds=seeds, num_envs=min(episodes, 10))["success"]
+
+
+def _plot_losses(history: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot([r["epoch"] for r in history], [r["loss"] for r in history], label="training loss")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss (negative log-likelihood or MSE)")
+    evaluated = [r for r in history if "validation_success" in r]
+    if evaluated:
+        right = axis.twinx()
+        right.plot([r["epoch"] for r in evaluated], [r["validation_success"] for r in evaluated], "o-", color="C1",
+                   label="validation success")
+        right.set_ylabel("validation success")
+        right.set_ylim(-0.02, 1.02)
+    axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
+    """`config` with the non-None `overrides` applied (the CLI's options)."""
+    return replace(config, **{key: value for key, value in overrides.items() if value is not None})

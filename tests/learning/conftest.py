@@ -1,0 +1,7 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated(isolated_datasets):
+    """Every learning test writes its datasets and runs in a temporary directory."""
+    return isolated_datasets

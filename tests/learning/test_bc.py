@@ -1,0 +1,114 @@
+"""Behaviour cloning: it fits what it is shown, trains the same way twice, and its checkpoints reload
+exactly without pickle."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from dmg_envs.errors import InvalidConfigError
+from dmg_envs.learning.data import DatasetError, load_demonstrations
+from dmg_envs.learning.policy import CheckpointError, load_policy, save_policy
+from dmg_envs.learning.train import TrainConfig, train
+
+SMALL = {"mlp": (64, 64), "rnn": (64,)}
+
+
+def small_config(algorithm: str, **overrides) -> TrainConfig:
+    values = {"dataset": "stack_1", "algorithm": algorithm, "epochs": 4, "steps_per_epoch": 100, "batch_size": 32,
+              "learning_rate": 3e-3, "hidden_sizes": SMALL["rnn" if algorithm == "bc-rnn" else "mlp"],
+              "eval_every": 0}
+    return TrainConfig(**{**values, **overrides})
+
+
+def teacher_forced_actions(policy, demos) -> np.ndarray:
+    """The policy's actions along the demo's own observations (the recurrent state runs as in a rollout)."""
+    policy.reset(1)
+    offset, actions = 0, []
+    for row in demos.low_dim[0]:
+        observation, offset = {}, 0
+        for key, size in demos.low_dim_keys:
+            observation[key] = row[offset:offset + size][None]
+            offset += size
+        actions.append(policy.act(observation)[0])
+    return np.array(actions)
+
+
+@pytest.mark.parametrize("algorithm", ["bc-mlp", "bc-rnn"])
+def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm):
+    demos = load_demonstrations("stack_1")
+    summary = train(small_config(algorithm, epochs=6), tmp_path / "run", demos=demos)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["loss"] < log[0]["loss"]
+    policy = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
+    actions = teacher_forced_actions(policy, demos)
+    error = np.abs(actions - demos.actions[0])
+    # The arm's motion commands (the first six) are reproduced closely; the gripper command's sign on all
+    # but at most a step at each of its two switches.
+    assert error[:, :6].mean() < 0.05, error[:, :6].mean(axis=0)
+    assert np.sum(np.sign(actions[:, 6]) != np.sign(demos.actions[0][:, 6])) <= 2
+    assert summary["steps"] == 600 and (tmp_path / "run" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_checkpoint_reloads_bit_identically_and_loading_runs_no_pickle(tmp_path, monkeypatch):
+    train(small_config("bc-rnn", epochs=1), tmp_path / "run")
+    path = tmp_path / "run" / "checkpoints" / "final.safetensors"
+    original = load_policy(path)
+    copy_path = save_policy(tmp_path / "copy.safetensors", original)
+
+    def no_pickle(*args, **kwargs):
+        raise AssertionError("loading a checkpoint must not unpickle anything")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, no_pickle)
+    monkeypatch.setattr(torch, "load", no_pickle)
+    reloaded = load_policy(copy_path)
+    for (name, a), (_, b) in zip(original.network.state_dict().items(), reloaded.network.state_dict().items()):
+        assert torch.equal(a, b), name
+    observations = {key: np.random.default_rng(0).normal(size=(5, size)) for key, size in original.low_dim_keys}
+    original.reset(5)
+    reloaded.reset(5)
+    for _ in range(12):  # past the recurrent horizon
+        assert np.array_equal(original.act(observations), reloaded.act(observations))
+    assert reloaded.info == original.info and reloaded.info["checkpoint"] == "final"
+
+
+def test_the_same_seed_trains_the_same_network_and_another_seed_does_not(tmp_path):
+    demos = load_demonstrations("stack_1")
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        train(small_config("bc-rnn", epochs=1, seed=seed), tmp_path / name, demos=demos)
+    a, b, c = (load_policy(tmp_path / name / "checkpoints" / "final.safetensors").network.state_dict()
+               for name in "abc")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert not all(torch.equal(a[key], c[key]) for key in a)
+
+
+def test_a_corrupt_or_missing_checkpoint_is_named(tmp_path):
+    train(small_config("bc-mlp", epochs=1), tmp_path / "run")
+    path = tmp_path / "run" / "checkpoints" / "final.safetensors"
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="broken.safetensors"):
+        load_policy(broken)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_policy(tmp_path / "missing.safetensors")
+
+
+def test_bad_training_config_and_unknown_dataset_are_named():
+    with pytest.raises(InvalidConfigError, match="algorithm"):
+        TrainConfig(dataset="stack_1", algorithm="bc-transformer")
+    with pytest.raises(InvalidConfigError, match="epochs"):
+        TrainConfig(dataset="stack_1", epochs=0)
+    with pytest.raises(DatasetError, match="dmg/stack/nothing-v0"):
+        load_demonstrations("dmg/stack/nothing-v0")
+
+
+def test_validation_keeps_the_best_checkpoint_labelled_as_such(tmp_path):
+    summary = train(small_config("bc-mlp", epochs=2, eval_every=1, eval_episodes=2), tmp_path / "run")
+    best = load_policy(tmp_path / "run" / "checkpoints" / "best.safetensors")
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    scores = [record["validation_success"] for record in log]
+    assert best.info["checkpoint"] == "best" and best.info["epoch"] == summary["best_epoch"]
+    assert scores[summary["best_epoch"] - 1] == max(scores)
