@@ -11,7 +11,13 @@ export MUJOCO_GL ?= $(if $(HAS_GPU),egl,osmesa)
 
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test bench lint system-deps install clean
+# The optional-dependency groups `make install` installs: all of them (tests/test_lowest_requirements.py checks).
+EXTRAS := learn,video,dev
+LOWEST_VENV ?= .venv-lowest
+LOWEST_PY := $(LOWEST_VENV)/bin/python
+LOWEST_STAMP := $(LOWEST_VENV)/.installed-$(shell cat pyproject.toml tools/lowest_requirements.py | cksum | cut -d' ' -f1)
+
+.PHONY: demo test test-lowest bench lint system-deps install clean
 
 # The main job on small defaults: dynamic demos from one source demo per task (Stack with drifting cubes,
 # MugDrawer with a cabinet that slides and turns), their statistics, one episode of each rendered.
@@ -29,6 +35,15 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# The oldest versions we declare: every direct dependency (core and every extra) at its `>=` floor in
+# pyproject.toml, in its own virtual environment, then the suite and ruff. tools/lowest_requirements.py
+# derives the pins from pyproject.toml and, after the install, prints the versions and fails unless each is its
+# floor, so a floor cannot drift from what is tested. Other packages resolve to the newest they allow.
+test-lowest: system-deps $(LOWEST_STAMP)
+	$(LOWEST_PY) tools/lowest_requirements.py --check
+	$(LOWEST_PY) -m pytest -q
+	$(LOWEST_VENV)/bin/ruff check dmg_envs tests benchmarks examples tools
+
 bench: install
 	$(PY) benchmarks/bench_env.py
 	$(PY) benchmarks/bench_controller.py
@@ -39,7 +54,7 @@ bench: install
 	$(PY) benchmarks/bench_generation.py
 
 lint: install
-	$(VENV)/bin/ruff check dmg_envs tests benchmarks examples
+	$(VENV)/bin/ruff check dmg_envs tests benchmarks examples tools
 
 install: system-deps $(STAMP)
 
@@ -52,8 +67,18 @@ $(STAMP): pyproject.toml | $(PY)
 		echo "no GPU: installing the CPU build of torch $(TORCH_CPU_VERSION)"; \
 		$(PIP) install --quiet "torch==$(TORCH_CPU_VERSION)"; \
 	fi
-	$(PIP) install --quiet -e ".[learn,dev]"
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+# A fresh environment whenever the floors change. torch's pin installs as in `install` (torch==<version>).
+$(LOWEST_STAMP): pyproject.toml tools/lowest_requirements.py
+	rm -rf $(LOWEST_VENV)
+	python3 -m venv $(LOWEST_VENV)
+	$(LOWEST_PY) -m pip install --quiet --upgrade pip
+	$(LOWEST_PY) tools/lowest_requirements.py > $(LOWEST_VENV)/floors.txt
+	$(LOWEST_PY) -m pip install --quiet -r $(LOWEST_VENV)/floors.txt \
+		-e ".[$$($(LOWEST_PY) tools/lowest_requirements.py --extras)]"
 	touch $@
 
 # OSMesa for headless rendering on CPU (Debian/Ubuntu). Installed when missing and we may use apt.
@@ -69,4 +94,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(LOWEST_VENV) $(DEMO_DIR) .pytest_cache build *.egg-info

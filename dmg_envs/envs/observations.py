@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import NamedTuple
 
 import mujoco
@@ -120,7 +119,8 @@ class ObservationLayout:
     def space(self, flat: bool) -> spaces.Space:
         if flat:
             return spaces.Box(-np.inf, np.inf, shape=(self.size,), dtype=np.float64)
-        # An OrderedDict keeps the layout's key order (a plain dict would be sorted), so that
-        # gymnasium.spaces.flatten gives the flat observation.
-        return spaces.Dict(OrderedDict((key, spaces.Box(-np.inf, np.inf, shape=(part.stop - part.start,),
-                                                        dtype=np.float64)) for key, part in self.slices))
+        # A sequence of (key, space) pairs keeps the layout's key order, so that gymnasium.spaces.flatten gives
+        # the flat observation. A mapping would be sorted by gymnasium 1.0 even as an OrderedDict (1.1 and
+        # newer keep an OrderedDict's order).
+        return spaces.Dict([(key, spaces.Box(-np.inf, np.inf, shape=(part.stop - part.start,), dtype=np.float64))
+                            for key, part in self.slices])
