@@ -145,8 +145,9 @@ def _run_batch(policy: Any, envs: gym.vector.VectorEnv, seeds: list[int]) -> lis
         is_success = np.asarray(info["is_success"], dtype=bool)
         returns[running] += rewards[running]
         steps[running] += 1
-        first_success[running & is_success & (first_success < 0)] = steps[running & is_success & (first_success < 0)]
-        success |= running & is_success
+        first = running & is_success & ~success
+        first_success[first] = steps[first]
+        success |= first
         ended = running & (terminated | truncated)
         success_at_end[ended] = is_success[ended]
         done |= ended
@@ -160,12 +161,14 @@ def evaluate_protocol(policies: Sequence[Any], env_id: str, conditions: Sequence
                       env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """The protocol: each policy (one per training seed) in each condition on the same evaluation seeds.
     Per condition: the mean and standard deviation over policies of `success` and `success_at_end`, each
-    policy's rates, and a 95 % Wilson interval over all episodes."""
+    policy's rates, and a 95 % Wilson interval over all episodes. The numbers depend on the seeds and on
+    `num_envs` only (a batched forward pass may round differently at another batch width)."""
     if not policies:
         raise InvalidConfigError("evaluation needs at least one policy (one per training seed)")
     seeds = evaluation_seeds(episodes)
     report: dict[str, Any] = {"env_id": env_id, "episodes_per_condition": episodes,
-                              "evaluation_seeds": {"start": seeds[0], "count": len(seeds)}, "conditions": {}}
+                              "evaluation_seeds": {"start": seeds[0], "count": len(seeds)},
+                              "num_envs": num_envs, "conditions": {}}
     started = time.perf_counter()
     for dynamics in conditions:
         runs = [evaluate_policy(policy, env_id, dynamics, seeds=seeds, num_envs=num_envs,

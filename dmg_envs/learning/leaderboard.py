@@ -20,6 +20,7 @@ Entry schema (version 1); every field is required unless marked optional:
 | `evaluation.episodes_per_condition` | int >= 1 | episodes per condition and training seed |
 | `evaluation.seeds.start`, `.count` | int | the evaluation seeds: start, start + 1, ... |
 | `evaluation.wall_time_s` | number >= 0 | evaluation time |
+| `evaluation.num_envs` | int >= 1, optional | episodes run side by side (batch width of the policy) |
 | `evaluation.conditions.<preset>` | object | per dynamics preset; "static" is required |
 | `  .success_mean`, `.success_at_end_mean` | number in [0, 1] | mean over training seeds |
 | `  .success_std`, `.success_at_end_std` | number >= 0 | standard deviation over training seeds |
@@ -100,6 +101,8 @@ def validate_entry(entry: Any) -> dict[str, Any]:
                  f"a list of {len(seeds)} numbers in [0, 1], one per training seed")
     _require(entry, "versions", dict, lambda v: v and all(isinstance(x, str) for x in v.values()),
              "a non-empty object of version strings")
+    if "num_envs" in entry["evaluation"]:
+        _require(entry, "evaluation.num_envs", int, lambda v: v >= 1, "an integer >= 1")
     if "notes" in entry:
         _require(entry, "notes", str)
     return entry
@@ -221,6 +224,7 @@ def make_entry(report: dict[str, Any], policy: str, dataset: dict[str, Any], tra
              "training": {"seeds": list(training_seeds), "wall_time_s": float(training_wall_time_s), "budget": budget},
              "evaluation": {"checkpoint": checkpoint, "episodes_per_condition": report["episodes_per_condition"],
                             "seeds": report["evaluation_seeds"], "wall_time_s": report["wall_time_s"],
+                            "num_envs": report.get("num_envs", 1),
                             "conditions": conditions},
              "versions": versions or {name: version(name) for name in
                                       ("dmg-envs", "mujoco", "gymnasium", "minari", "numpy", "torch",
