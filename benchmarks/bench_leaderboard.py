@@ -64,9 +64,8 @@ def main() -> None:
     os.environ.setdefault("DMG_WORK_DIR", str(args.work_dir / "generation"))
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     import dmg_envs  # noqa: F401
-    from dmg_envs.learning.evaluate import evaluate_protocol
-    from dmg_envs.learning.leaderboard import load_entries, make_entry, write_leaderboard
-    from dmg_envs.learning.policy import load_policy
+    from dmg_envs.learning.leaderboard import load_entries, write_leaderboard
+    from dmg_envs.learning.runs import checkpoint_path, evaluate_runs
     from dmg_envs.learning.train import TrainConfig, train
 
     seeds = [int(seed) for seed in args.seeds.split(",")]
@@ -88,14 +87,10 @@ def main() -> None:
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))
                 print(f"{row} seed {seed}: trained in {summary['train_time_s'] / 60:.1f} min", flush=True)
             runs.append(run_dir)
-        train_time = sum(json.loads((run / "summary.json").read_text())["train_time_s"] for run in runs)
-        budget = f"{args.epochs} epochs x {args.steps_per_epoch} steps, batch 100"
         for checkpoint in ("final", "best"):
-            policies = [load_policy(run / "checkpoints" / f"{checkpoint}.safetensors") for run in runs]
-            info = policies[0].info
-            report = evaluate_protocol(policies, info["env_id"], conditions, episodes=args.episodes)
-            entry = make_entry(report, "BC-RNN-GMM", {**info["data"], "id": info["data"]["dataset_id"]}, seeds,
-                               train_time, budget, checkpoint=checkpoint)
+            if not all(checkpoint_path(run, checkpoint).exists() for run in runs):
+                continue  # runs trained without validation have no best checkpoint
+            entry, _ = evaluate_runs(runs, checkpoint, conditions, args.episodes)
             path = args.entries / f"{args.task}-{row}-{checkpoint}.json"
             path.write_text(json.dumps(entry, indent=2) + "\n")
             print(f"{row} ({checkpoint}): " + ", ".join(

@@ -222,36 +222,52 @@ train_app.command("bc-rnn")(_bc_command("bc-rnn"))
 train_app.command("bc-mlp")(_bc_command("bc-mlp"))
 
 
-def _sb3_command(algorithm: str):
-    def command(
-        env_id: Annotated[str, typer.Argument(help="registered environment id")] = "dmg/Stack-v0",
-        steps: Annotated[int, typer.Option(min=1, help="env steps")] = 50_000,
-        seed: Annotated[int, typer.Option()] = 0,
-        dynamics: Annotated[str, typer.Option(help="preset to train under")] = "static",
-        demos: Annotated[str | None, typer.Option(
-            help="Minari dataset seeding SAC's replay buffer; SAC from scratch trains beside it, both plotted")] = None,
-        eval_every: Annotated[int, typer.Option(min=1, help="validation every n env steps")] = 5000,
-        out: Annotated[Path, typer.Option(help="run folder")] = Path("runs") / algorithm,
-    ):
-        from dmg_envs.learning.sb3 import plot_curves, train_sb3
+def _train_sb3(algorithm: str, env_id: str, steps: int, seed: int, dynamics: str, demos: str | None,
+               eval_every: int, out: Path) -> None:
+    from dmg_envs.errors import DmgError
+    from dmg_envs.learning.sb3 import plot_curves, train_sb3
 
+    try:
         summaries = [train_sb3(algorithm, env_id, steps, out / ("demos" if demos else "scratch"), seed=seed,
                                demos=demos, dynamics=dynamics, eval_every=eval_every)]
-        if demos:
+        if demos:  # the comparison: the same budget from scratch
             summaries.append(train_sb3(algorithm, env_id, steps, out / "scratch", seed=seed, dynamics=dynamics,
                                        eval_every=eval_every))
-        plot = plot_curves(summaries, out / "learning_curves.png")
-        for summary in summaries:
-            typer.echo(json.dumps({**summary, "curve": summary["curve"][-1]}))
-        typer.echo(f"learning curves: {plot.resolve()}")
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    plot = plot_curves(summaries, out / "learning_curves.png")
+    for summary in summaries:
+        typer.echo(json.dumps({**summary, "curve": summary["curve"][-1]}))
+    typer.echo(f"learning curves: {plot.resolve()}")
 
-    command.__doc__ = (f"{algorithm.upper()} (stable-baselines3) on flat observations with the dense reward"
-                       + (", optionally seeded with demonstrations." if algorithm == "sac" else "."))
-    return command
+
+@train_app.command("sac")
+def train_sac(
+    env_id: Annotated[str, typer.Argument(help="registered environment id")] = "dmg/Stack-v0",
+    steps: Annotated[int, typer.Option(min=1, help="env steps")] = 50_000,
+    seed: Annotated[int, typer.Option()] = 0,
+    dynamics: Annotated[str, typer.Option(help="preset to train under")] = "static",
+    demos: Annotated[str | None, typer.Option(
+        help="Minari dataset seeding the replay buffer; SAC from scratch trains beside it, both plotted")] = None,
+    eval_every: Annotated[int, typer.Option(min=1, help="validation every n env steps")] = 5000,
+    out: Annotated[Path, typer.Option(help="run folder")] = Path("runs") / "sac",
+):
+    """SAC (stable-baselines3) on flat observations with the dense reward, optionally seeded with demos."""
+    _train_sb3("sac", env_id, steps, seed, dynamics, demos, eval_every, out)
 
 
-train_app.command("sac")(_sb3_command("sac"))
-train_app.command("ppo")(_sb3_command("ppo"))
+@train_app.command("ppo")
+def train_ppo(
+    env_id: Annotated[str, typer.Argument(help="registered environment id")] = "dmg/Stack-v0",
+    steps: Annotated[int, typer.Option(min=1, help="env steps")] = 50_000,
+    seed: Annotated[int, typer.Option()] = 0,
+    dynamics: Annotated[str, typer.Option(help="preset to train under")] = "static",
+    eval_every: Annotated[int, typer.Option(min=1, help="validation every n env steps")] = 5000,
+    out: Annotated[Path, typer.Option(help="run folder")] = Path("runs") / "ppo",
+):
+    """PPO (stable-baselines3) on flat observations with the dense reward."""
+    _train_sb3("ppo", env_id, steps, seed, dynamics, None, eval_every, out)
 
 
 @app.command("eval")
@@ -265,43 +281,27 @@ def evaluate(
     vectorization: Annotated[str, typer.Option(help="sync or async (one process per env)")] = "sync",
     policy_name: Annotated[str | None, typer.Option(help="name on the leaderboard")] = None,
     out: Annotated[Path | None, typer.Option(help="write the leaderboard entry (JSON) here")] = None,
+    report: Annotated[Path | None, typer.Option(help="write the full report, every episode, here")] = None,
 ):
     """Evaluate trained policies with the protocol and print (or write) their leaderboard entry."""
     _headless_gl_default()
     from dmg_envs.errors import DmgError
-    from dmg_envs.learning.evaluate import evaluate_protocol
-    from dmg_envs.learning.leaderboard import make_entry
-    from dmg_envs.learning.policy import load_policy
+    from dmg_envs.learning.runs import evaluate_runs
 
-    if checkpoint not in ("final", "best"):
-        typer.echo(f"error: checkpoint={checkpoint!r} is not valid; choose 'final' or 'best'", err=True)
-        raise typer.Exit(code=1)
     try:
-        paths = [run / "checkpoints" / f"{checkpoint}.safetensors" if run.is_dir() else run for run in runs]
-        policies = [load_policy(path) for path in paths]
-        info = policies[0].info
-        report = evaluate_protocol(policies, env_id or info["env_id"], [d for d in dynamics.split(",") if d],
-                                   episodes=episodes, num_envs=num_envs, vectorization=vectorization)
-        train_time = sum(json.loads((run / "summary.json").read_text())["train_time_s"]
-                         for run in runs if (run / "summary.json").is_file())
-        config = json.loads((runs[0] / "config.json").read_text()) if (runs[0] / "config.json").is_file() else {}
-        budget = (f"{config['epochs']} epochs x {config['steps_per_epoch']} steps, batch {config['batch_size']}"
-                  if config else "unknown")
-        name = policy_name or {"bc-rnn": "BC-RNN-GMM", "bc-mlp": "BC-MLP"}.get(info["algorithm"], info["algorithm"])
-        data = {**info["data"], "id": info["data"]["dataset_id"]}
-        entry = make_entry(report, name, data, [p.info["training_seed"] for p in policies], train_time, budget,
-                           checkpoint=checkpoint)
+        entry, full_report = evaluate_runs(runs, checkpoint, [d for d in dynamics.split(",") if d], episodes,
+                                           env_id, num_envs, vectorization, policy_name)
     except DmgError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error
-    text = json.dumps(entry, indent=2)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+    for path, content in ((out, entry), (report, full_report)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(content, indent=2) + "\n")
     for condition, figures in entry["evaluation"]["conditions"].items():
         typer.echo(f"{condition:>10}: success {figures['success_mean']:.1%} +- {figures['success_std']:.1%}, "
                    f"at end {figures['success_at_end_mean']:.1%}")
-    typer.echo(f"entry written to {out}" if out else text)
+    typer.echo(f"entry written to {out}" if out else json.dumps(entry, indent=2))
 
 
 @app.command()

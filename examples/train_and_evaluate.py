@@ -13,18 +13,14 @@ import numpy as np
 
 from dmg_envs.datagen import GenerationConfig, generate
 from dmg_envs.learning.evaluate import evaluate_protocol
-from dmg_envs.learning.leaderboard import make_entry
-from dmg_envs.learning.policy import load_policy
+from dmg_envs.learning.runs import evaluate_runs
 from dmg_envs.learning.train import TrainConfig, train
 
 if __name__ == "__main__":
     config = GenerationConfig(task="stack", num_demos=200, dynamics="slow")
     generate(config, workers=2)
-    summary = train(TrainConfig(dataset=config.dataset_id, algorithm="bc-rnn", epochs=30), "runs/example")
-    policy = load_policy("runs/example/checkpoints/final.safetensors")
-    report = evaluate_protocol([policy], "dmg/Stack-v0", conditions=("static", "slow"), episodes=20)
-    entry = make_entry(report, "BC-RNN-GMM (example)", {**policy.info["data"], "id": config.dataset_id}, [0],
-                       summary["train_time_s"], "30 epochs x 100 steps, batch 100")
+    train(TrainConfig(dataset=config.dataset_id, algorithm="bc-rnn", epochs=30), "runs/example")
+    entry, report = evaluate_runs(["runs/example"], conditions=("static", "slow"), episodes=20)
     print(json.dumps(entry["evaluation"]["conditions"], indent=2))
 
     # Any policy enters the same way: here, one that keeps the gripper open and the arm still.

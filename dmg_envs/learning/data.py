@@ -98,8 +98,10 @@ def split_observation(observation: dict[str, np.ndarray]) -> tuple[list[tuple[st
 
 def stack_low_dim(observations: dict[str, np.ndarray], keys: list[tuple[str, int]]) -> np.ndarray:
     """(N, D) float32: the keys of a batch of dict observations (each (N, ...)) side by side."""
-    return np.concatenate([np.asarray(observations[key], dtype=np.float32).reshape(-1, size)
-                           for key, size in keys], axis=1)
+    count = len(next(iter(observations.values())))
+    return np.concatenate([np.zeros((count, 0), dtype=np.float32)]
+                          + [np.asarray(observations[key], dtype=np.float32).reshape(count, size)
+                             for key, size in keys], axis=1)
 
 
 def _episodes(low_dim_keys, image_keys, observations_per_episode, actions_per_episode):
@@ -136,7 +138,8 @@ def _from_minari(dataset_id: str, max_episodes: int | None) -> Demonstrations:
     env_id = generation.get("env_id") or dataset.spec.env_spec.id
     info = {"dataset_id": dataset_id, "episodes": count, "generator": generation.get("generator", "unknown"),
             "dynamics": generation.get("dynamics", "unknown"), "source": generation.get("source", "unknown"),
-            "source_demos": 1 if generation else None, "generated_demos": count if generation else 0}
+            "source_demos": 1 if generation else None, "generated_demos": count if generation else 0,
+            "env_kwargs": {"reset_distribution": generation.get("reset_distribution", "D0")}}
     return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, env_id, info)
 
 
@@ -150,18 +153,21 @@ def _from_source_file(path: Path, name: str, max_episodes: int | None) -> Demons
     observations_per_episode = []
     for demo in demos:
         env = gym.make(demo.env_id, **{**demo.env_kwargs, "obs_mode": "dict"})
-        observation, _ = env.reset(seed=demo.seed)
-        rows = [observation]
-        for action in demo.actions[:-1]:
-            observation, *_ = env.step(action)
-            rows.append(observation)
-        env.close()
+        try:
+            observation, _ = env.reset(seed=demo.seed)
+            rows = [observation]
+            for action in demo.actions[:-1]:
+                observation, *_ = env.step(action)
+                rows.append(observation)
+        finally:
+            env.close()
         observations_per_episode.append({key: np.stack([row[key] for row in rows]) for key in rows[0]})
     low_dim_keys, image_keys = split_observation({k: v[0] for k, v in observations_per_episode[0].items()})
     low_dim, images, actions = _episodes(low_dim_keys, image_keys, observations_per_episode,
                                          [demo.actions for demo in demos])
     info = {"dataset_id": f"source:{Path(name).stem}", "episodes": len(demos), "generator": "none",
-            "dynamics": "static", "source": str(name), "source_demos": len(demos), "generated_demos": 0}
+            "dynamics": "static", "source": str(name), "source_demos": len(demos), "generated_demos": 0,
+            "env_kwargs": {k: v for k, v in demos[0].env_kwargs.items() if k == "reset_distribution"}}
     return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, demos[0].env_id, info)
 
 

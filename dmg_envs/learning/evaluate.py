@@ -17,6 +17,7 @@ observations; SB3 models are read from their observation space.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ EVALUATION_SEED_START = 2**31           # above the seeds of source demos, below
 VALIDATION_SEED_START = 2**31 + 2**30   # episodes that pick the best checkpoint while training
 CONDITIONS = ("static", "dmg-paper", "slow", "fast")
 EPISODES_PER_CONDITION = 50
-TRAINING_SEEDS = (0, 1, 2)
+TRAINING_SEEDS = (0, 1, 2)  # the protocol's minimum: three policies per recipe
 
 
 def evaluation_seeds(episodes: int = EPISODES_PER_CONDITION, start: int = EVALUATION_SEED_START) -> list[int]:
@@ -41,22 +42,25 @@ def evaluation_seeds(episodes: int = EPISODES_PER_CONDITION, start: int = EVALUA
 
 
 class _BatchedCallable:
-    """A callable of one observation, run once per env."""
+    """A callable of one observation, one copy per env (a callable with state, or a `reset()`, keeps its
+    state per episode)."""
 
     def __init__(self, policy: Callable[[Any], Any], obs_mode: str):
         self.policy, self.obs_mode = policy, obs_mode
+        self.copies: list[Callable[[Any], Any]] = []
 
     def reset(self, num_envs: int) -> None:
-        if hasattr(self.policy, "reset"):
-            self.policy.reset()
+        self.copies = [copy.deepcopy(self.policy) for _ in range(num_envs)]
+        for policy in self.copies:
+            if hasattr(policy, "reset"):
+                policy.reset()
 
     def act(self, observations: Any) -> np.ndarray:
         if isinstance(observations, dict):
-            count = len(next(iter(observations.values())))
-            rows = [{key: value[i] for key, value in observations.items()} for i in range(count)]
+            rows = [{key: value[i] for key, value in observations.items()} for i in range(len(self.copies))]
         else:
             rows = list(observations)
-        return np.stack([np.asarray(self.policy(row), dtype=np.float64) for row in rows])
+        return np.stack([np.asarray(policy(row), dtype=np.float64) for policy, row in zip(self.copies, rows)])
 
 
 class _StableBaselines:
@@ -98,6 +102,8 @@ def evaluate_policy(policy: Any, env_id: str, dynamics: str = "static", episodes
     Gymnasium vector env ("sync" or "async"), and report every episode and the rates."""
     import dmg_envs  # noqa: F401  (registers the ids)
 
+    if num_envs < 1:
+        raise InvalidConfigError(f"num_envs must be at least 1, got {num_envs}")
     if vectorization not in ("sync", "async"):
         raise InvalidConfigError(f"vectorization={vectorization!r} is not valid; choose 'sync' or 'async'")
     seeds = list(evaluation_seeds(episodes) if seeds is None else seeds)
@@ -184,6 +190,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     at_end = [run["success_at_end"] for run in runs]
     wins = sum(episode["success"] for run in runs for episode in run["episodes"])
     total = sum(len(run["episodes"]) for run in runs)
+    # Standard deviations are over training seeds, population form (ddof=0, NumPy's default).
     return {"success_mean": float(np.mean(success)), "success_std": float(np.std(success)),
             "success_at_end_mean": float(np.mean(at_end)), "success_at_end_std": float(np.std(at_end)),
             "success_per_seed": success, "success_at_end_per_seed": at_end,

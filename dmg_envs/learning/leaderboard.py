@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from dmg_envs.errors import DmgError
+from dmg_envs.learning.evaluate import CONDITIONS, EPISODES_PER_CONDITION, EVALUATION_SEED_START, TRAINING_SEEDS
 
 SCHEMA_VERSION = 1
 # Object speed of each condition [m/s], the robustness plot's x axis (dmg-paper moves one object at
 # 5 cm/s in half the episodes, so it has no single speed and is left off the plot).
 CONDITION_SPEEDS = {"static": 0.0, "slow": 0.02, "fast": 0.08}
-TABLE_CONDITIONS = ("static", "dmg-paper", "slow", "fast")
 DATASET_FIELDS = ("id", "generator", "dynamics", "source_demos", "generated_demos")
 
 
@@ -110,6 +110,8 @@ def validate_entry(entry: Any) -> dict[str, Any]:
 
 def load_entries(directory: str | Path) -> list[dict[str, Any]]:
     """Every `*.json` entry in `directory`, validated; an invalid file raises naming the file and field."""
+    if not Path(directory).is_dir():
+        raise LeaderboardEntryError(f"no folder of leaderboard entries at {directory}")
     entries = []
     for path in sorted(Path(directory).glob("*.json")):
         try:
@@ -119,6 +121,16 @@ def load_entries(directory: str | Path) -> list[dict[str, Any]]:
         except LeaderboardEntryError as error:
             raise LeaderboardEntryError(f"{path}: {error}") from error
     return entries
+
+
+def follows_protocol(entry: dict[str, Any]) -> bool:
+    """Whether an entry was evaluated by the full protocol: at least three training seeds, the protocol's
+    evaluation seeds and episode count, every condition."""
+    evaluation = entry["evaluation"]
+    return (len(entry["training"]["seeds"]) >= len(TRAINING_SEEDS)
+            and evaluation["seeds"] == {"start": EVALUATION_SEED_START, "count": EPISODES_PER_CONDITION}
+            and evaluation["episodes_per_condition"] == EPISODES_PER_CONDITION
+            and set(CONDITIONS) <= set(evaluation["conditions"]))
 
 
 def _rate(entry: dict[str, Any], condition: str) -> str:
@@ -142,7 +154,7 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: str | Path) -> dic
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["env_id", "policy", "data", "dataset_id", "checkpoint", "seeds", "episodes"]
     stats = ("success_mean", "success_std", "success_at_end_mean")
-    columns += [f"{condition}_{stat}" for condition in TABLE_CONDITIONS for stat in stats]
+    columns += [f"{condition}_{stat}" for condition in CONDITIONS for stat in stats]
     columns += ["train_wall_time_s", "eval_wall_time_s", "machine"]
     rows = []
     for entry in entries:
@@ -151,7 +163,7 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: str | Path) -> dic
                "seeds": len(entry["training"]["seeds"]), "episodes": entry["evaluation"]["episodes_per_condition"],
                "train_wall_time_s": round(entry["training"]["wall_time_s"], 1),
                "eval_wall_time_s": round(entry["evaluation"]["wall_time_s"], 1), "machine": entry["machine"]}
-        for condition in TABLE_CONDITIONS:
+        for condition in CONDITIONS:
             figures = entry["evaluation"]["conditions"].get(condition, {})
             for stat in stats:
                 row[f"{condition}_{stat}"] = figures.get(stat, "")
@@ -167,16 +179,20 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: str | Path) -> dic
              "`dmg leaderboard` from `leaderboard/entries/`; do not edit by hand.", ""]
     for env_id in sorted({entry["env_id"] for entry in entries}):
         lines += [f"## {env_id}", "", "| policy | training data | checkpoint | seeds x episodes | "
-                  + " | ".join(TABLE_CONDITIONS) + " | train time | eval time |",
-                  "|---|---|---|---|" + "---|" * len(TABLE_CONDITIONS) + "---|---|"]
+                  + " | ".join(CONDITIONS) + " | train time | eval time |",
+                  "|---|---|---|---|" + "---|" * len(CONDITIONS) + "---|---|"]
         for entry in (e for e in entries if e["env_id"] == env_id):
-            lines.append(f"| {entry['policy']} | {_data(entry)} | {entry['evaluation']['checkpoint']} | "
+            lines.append(f"| {entry['policy']}{'' if follows_protocol(entry) else ' †'} | {_data(entry)} | "
+                         f"{entry['evaluation']['checkpoint']} | "
                          f"{len(entry['training']['seeds'])} x {entry['evaluation']['episodes_per_condition']} | "
-                         + " | ".join(_rate(entry, c) for c in TABLE_CONDITIONS)
+                         + " | ".join(_rate(entry, c) for c in CONDITIONS)
                          + f" | {entry['training']['wall_time_s'] / 60:.1f} min | "
                          f"{entry['evaluation']['wall_time_s'] / 60:.1f} min |")
         machines = sorted({entry["machine"] for entry in entries if entry["env_id"] == env_id})
         lines += ["", f"Times measured on: {'; '.join(machines)}.", ""]
+        if not all(follows_protocol(e) for e in entries if e["env_id"] == env_id):
+            lines += [f"† evaluated with less than the full protocol ({len(TRAINING_SEEDS)} training seeds x "
+                      f"{EPISODES_PER_CONDITION} episodes in each of {', '.join(CONDITIONS)}); not comparable.", ""]
     lines += ["![success against object speed](robustness.png)", ""]
     (out_dir / "LEADERBOARD.md").write_text("\n".join(lines))
     _plot_robustness(entries, out_dir / "robustness.png")
@@ -185,13 +201,11 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: str | Path) -> dic
 
 
 def _plot_robustness(entries: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     env_ids = sorted({entry["env_id"] for entry in entries}) or ["(no entries)"]
-    figure, axes = plt.subplots(1, len(env_ids), figsize=(6 * len(env_ids), 4), squeeze=False)
+    figure = Figure(figsize=(6 * len(env_ids), 4))
+    axes = figure.subplots(1, len(env_ids), squeeze=False)
     for axis, env_id in zip(axes[0], env_ids):
         for entry in (e for e in entries if e["env_id"] == env_id):
             conditions = entry["evaluation"]["conditions"]
@@ -206,7 +220,6 @@ def _plot_robustness(entries: list[dict[str, Any]], path: Path) -> None:
         axis.legend(fontsize=7, loc="lower left")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def make_entry(report: dict[str, Any], policy: str, dataset: dict[str, Any], training_seeds: list[int],

@@ -3,9 +3,14 @@ deterministic (MSE) or Gaussian-mixture action head, as in robomimic's BC and BC
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
-import torch
+from dmg_envs.errors import InvalidConfigError
+
+try:
+    import torch
+except ModuleNotFoundError as error:  # the learn extra is optional
+    raise ModuleNotFoundError("dmg_envs.learning needs torch: pip install 'dmg-envs[learn]'") from error
 from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
@@ -66,12 +71,12 @@ class ActionDistribution:
     mean: torch.Tensor  # (..., A): the point, or the means of the components
     log_std: torch.Tensor | None = None
     logits: torch.Tensor | None = None
-    extras: dict = field(default_factory=dict)
 
-    def loss(self, actions: torch.Tensor) -> torch.Tensor:
+    def step_losses(self, actions: torch.Tensor) -> torch.Tensor:
+        """Per step: the squared error (a point) or the negative log-likelihood (a mixture) of `actions`."""
         if self.logits is None:
-            return ((self.mean - actions) ** 2).mean()
-        return -self.mixture().log_prob(actions).mean()
+            return ((self.mean - actions) ** 2).mean(dim=-1)
+        return -self.mixture().log_prob(actions)
 
     def mixture(self) -> MixtureSameFamily:
         return MixtureSameFamily(Categorical(logits=self.logits),
@@ -91,7 +96,7 @@ class BCPolicyNetwork(nn.Module):
     def __init__(self, config: PolicyConfig):
         super().__init__()
         if config.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture {config.architecture!r} is not one of {ARCHITECTURES}")
+            raise InvalidConfigError(f"architecture {config.architecture!r} is not one of {ARCHITECTURES}")
         self.config = config
         self.encoders = nn.ModuleDict({key.replace(".", "_"): ImageEncoder(config.image_feature_size)
                                        for key in config.image_keys})

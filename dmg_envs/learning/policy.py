@@ -111,6 +111,6 @@ def load_policy(path: str | Path) -> BCPolicy:
                                  if name.startswith("network.")})
         normalizers = [Normalizer(tensors[f"normalizer.{name}.mean"].numpy(), tensors[f"normalizer.{name}.std"].numpy())
                        for name in ("obs", "action")]
-    except (KeyError, TypeError, RuntimeError, json.JSONDecodeError) as error:
+    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path} is not a dmg-envs policy checkpoint: {error}") from error
     return BCPolicy(network, *normalizers, info)

@@ -29,7 +29,12 @@ def demo_transitions(dataset_id: str, max_episodes: int | None = None) -> dict[s
     in its recovered env (same seed, same dynamics) with `obs_mode="flat"` and `reward_type="dense"`."""
     import minari
 
-    dataset = minari.load_dataset(dataset_id)
+    from dmg_envs.learning.data import DatasetError
+
+    try:
+        dataset = minari.load_dataset(dataset_id)
+    except (FileNotFoundError, ValueError) as error:
+        raise DatasetError(f"no Minari dataset {dataset_id!r} here ({error})") from error
     count = dataset.total_episodes if max_episodes is None else min(max_episodes, dataset.total_episodes)
     env = dataset.recover_environment(eval_env=True, obs_mode="flat", reward_type="dense")
     columns: dict[str, list] = {"observations": [], "next_observations": [], "actions": [], "rewards": [],
@@ -37,7 +42,7 @@ def demo_transitions(dataset_id: str, max_episodes: int | None = None) -> dict[s
     try:
         for meta, episode in zip(dataset.storage.get_episode_metadata(range(count)),
                                  dataset.iterate_episodes(list(range(count)))):
-            observation, _ = env.reset(seed=int(meta["seed"]))
+            observation, _ = env.reset(seed=int(meta["seed"]), options=meta.get("options"))
             for action in episode.actions:
                 next_observation, reward, terminated, _, _ = env.step(action)
                 for key, value in zip(columns, (observation, next_observation, action, reward, terminated)):
@@ -75,12 +80,13 @@ def train_sb3(algorithm: str, env_id: str, total_steps: int, run_dir: str | Path
         raise InvalidConfigError("demos seed a replay buffer; only the off-policy 'sac' has one")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    transitions = demo_transitions(demos, max_demo_episodes) if demos else None
     env = make_training_env(env_id, dynamics)
     if algorithm == "sac":
         model = SAC("MlpPolicy", env, seed=seed, device="cpu", learning_starts=0 if demos else 1000, verbose=0)
     else:
         model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0)
-    seeded = seed_replay_buffer(model, demo_transitions(demos, max_demo_episodes)) if demos else 0
+    seeded = seed_replay_buffer(model, transitions) if transitions else 0
     seeds = evaluation_seeds(eval_episodes, start=VALIDATION_SEED_START)
     curve: list[dict[str, float]] = []
     started = time.perf_counter()
@@ -98,10 +104,12 @@ def train_sb3(algorithm: str, env_id: str, total_steps: int, run_dir: str | Path
                 measure(self.num_timesteps)
             return True
 
-    measure(0)
-    model.learn(total_timesteps=total_steps, callback=Measure())
-    model.save(run_dir / "model.zip")
-    env.close()
+    try:
+        measure(0)
+        model.learn(total_timesteps=total_steps, callback=Measure())
+        model.save(run_dir / "model.zip")
+    finally:
+        env.close()
     summary = {"algorithm": algorithm, "env_id": env_id, "dynamics": dynamics, "seed": seed, "demos": demos,
                "demo_transitions": seeded, "total_steps": total_steps, "curve": curve,
                "train_time_s": time.perf_counter() - started}
@@ -111,12 +119,10 @@ def train_sb3(algorithm: str, env_id: str, total_steps: int, run_dir: str | Path
 
 def plot_curves(summaries: list[dict[str, Any]], path: str | Path) -> Path:
     """Validation success and return against env steps, one line per run."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure = Figure(figsize=(10, 3.8))
+    left, right = figure.subplots(1, 2)
     for summary in summaries:
         label = f"{summary['algorithm'].upper()} " + (f"seeded with {summary['demo_transitions']} demo transitions"
                                                       if summary["demos"] else "from scratch")
@@ -128,8 +134,7 @@ def plot_curves(summaries: list[dict[str, Any]], path: str | Path) -> Path:
     for axis in (left, right):
         axis.set_xlabel("env steps")
         axis.legend(fontsize=8)
-    figure.suptitle(f"{summaries[0]['env_id']}: SAC seeded with demonstrations vs from scratch", fontsize=10)
+    figure.suptitle(f"{summaries[0]['env_id']}, dynamics {summaries[0]['dynamics']}: learning curves", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return Path(path)

@@ -66,12 +66,22 @@ class TrainConfig:
                 raise InvalidConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise InvalidConfigError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 < self.final_lr_fraction <= 1:
+            raise InvalidConfigError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
+        if self.eval_every < 0 or self.eval_episodes < 1:
+            raise InvalidConfigError(f"eval_every must be >= 0 and eval_episodes >= 1, got {self.eval_every} "
+                                     f"and {self.eval_episodes}")
         architecture, hidden, modes, seq = ALGORITHMS[self.algorithm]
         object.__setattr__(self, "seq_length", seq if self.seq_length is None else self.seq_length)
         object.__setattr__(self, "hidden_sizes", hidden if self.hidden_sizes is None else tuple(self.hidden_sizes))
         object.__setattr__(self, "gmm_modes", modes if self.gmm_modes is None else self.gmm_modes)
         if architecture == "mlp" and self.seq_length != 1:
             raise InvalidConfigError(f"bc-mlp acts on one observation; seq_length must be 1, got {self.seq_length}")
+        if self.seq_length < 1 or self.gmm_modes < 0 or not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise InvalidConfigError(f"seq_length must be >= 1, gmm_modes >= 0 and hidden_sizes positive, got "
+                                     f"{self.seq_length}, {self.gmm_modes} and {self.hidden_sizes}")
+        if architecture == "rnn" and len(set(self.hidden_sizes)) != 1:
+            raise InvalidConfigError(f"an LSTM's layers share one size; got hidden_sizes={self.hidden_sizes}")
 
 
 class SequenceSampler:
@@ -108,15 +118,19 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str
     `loss.png`, `checkpoints/final.safetensors` and, with evaluation, `checkpoints/best.safetensors`.
     Returns the run's summary (also in `summary.json`)."""
     run_dir = Path(run_dir)
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    checkpoints = run_dir / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    for stale in checkpoints.glob("*.safetensors"):  # a re-run must not leave another run's best behind
+        stale.unlink()
     demos = demos if demos is not None else load_demonstrations(config.dataset, config.max_episodes, config.obs_keys)
-    torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     obs_normalizer, action_normalizer = Normalizer.fit(demos.low_dim), Normalizer.fit(demos.actions)
     architecture = ALGORITHMS[config.algorithm][0]
-    network = BCPolicyNetwork(PolicyConfig(architecture, config.hidden_sizes, config.gmm_modes,
-                                           sum(size for _, size in demos.low_dim_keys), demos.actions[0].shape[1],
-                                           tuple(demos.image_keys)))
+    with torch.random.fork_rng():  # the seed sets the initial weights without touching the caller's stream
+        torch.manual_seed(config.seed)
+        network = BCPolicyNetwork(PolicyConfig(architecture, config.hidden_sizes, config.gmm_modes,
+                                               sum(size for _, size in demos.low_dim_keys), demos.actions[0].shape[1],
+                                               tuple(demos.image_keys)))
     policy = BCPolicy(network, obs_normalizer, action_normalizer, _policy_info(config, demos))
     sampler = SequenceSampler(demos, obs_normalizer, action_normalizer, config.seq_length)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
@@ -144,16 +158,16 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str
         record = {"epoch": epoch, "loss": float(np.mean(losses)), "learning_rate": schedule.get_last_lr()[0],
                   "time_s": time.perf_counter() - started}
         if config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs):
-            record["validation_success"] = _validate(policy, demos.env_id, config.eval_episodes)
+            record["validation_success"] = _validate(policy, config.eval_episodes)
             if record["validation_success"] > best["success"]:
                 best = {"success": record["validation_success"], "epoch": epoch}
-                save_policy(run_dir / "checkpoints" / "best.safetensors", _labelled(policy, epoch, "best"))
+                save_policy(checkpoints / "best.safetensors", _labelled(policy, epoch, "best"))
         history.append(record)
         with log_path.open("a") as log:
             log.write(json.dumps(record) + "\n")
         if progress is not None:
             progress(record)
-    save_policy(run_dir / "checkpoints" / "final.safetensors", _labelled(policy, config.epochs, "final"))
+    save_policy(checkpoints / "final.safetensors", _labelled(policy, config.epochs, "final"))
     _plot_losses(history, run_dir / "loss.png", f"{config.algorithm} on {demos.info['dataset_id']}, seed {config.seed}")
     summary = {"run_dir": str(run_dir), "final_loss": history[-1]["loss"], "best_epoch": best["epoch"],
                "best_validation_success": best["success"] if best["epoch"] else None,
@@ -164,11 +178,7 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str
 
 def _masked_loss(distribution, batch) -> torch.Tensor:
     mask = batch["mask"]
-    if distribution.logits is None:
-        errors = ((distribution.mean - batch["actions"]) ** 2).mean(dim=-1)
-    else:
-        errors = -distribution.mixture().log_prob(batch["actions"])
-    return (errors * mask).sum() / mask.sum()
+    return (distribution.step_losses(batch["actions"]) * mask).sum() / mask.sum()
 
 
 def _policy_info(config: TrainConfig, demos: Demonstrations) -> dict[str, Any]:
@@ -179,7 +189,8 @@ def _policy_info(config: TrainConfig, demos: Demonstrations) -> dict[str, Any]:
     env = gym.make(demos.env_id)
     space = env.action_space
     env.close()
-    return {"algorithm": config.algorithm, "env_id": demos.env_id, "data": demos.info,
+    return {"algorithm": config.algorithm, "env_id": demos.env_id, "env_kwargs": demos.info.get("env_kwargs", {}),
+            "data": demos.info,
             "low_dim_keys": demos.low_dim_keys, "rnn_horizon": config.seq_length if config.seq_length > 1 else 0,
             "action_low": space.low.tolist(), "action_high": space.high.tolist(), "training_seed": config.seed}
 
@@ -189,20 +200,20 @@ def _labelled(policy: BCPolicy, epoch: int, checkpoint: str) -> BCPolicy:
     return policy
 
 
-def _validate(policy: BCPolicy, env_id: str, episodes: int) -> float:
+def _validate(policy: BCPolicy, episodes: int) -> float:
+    """Success on the validation episodes (static), which pick the best checkpoint."""
     from dmg_envs.learning.evaluate import VALIDATION_SEED_START, evaluate_policy, evaluation_seeds
 
     seeds = evaluation_seeds(episodes, start=VALIDATION_SEED_START)
-    return evaluate_policy(policy, env_id, "static", seeds=seeds, num_envs=min(episodes, 10))["success"]
+    return evaluate_policy(policy, policy.info["env_id"], "static", seeds=seeds, num_envs=min(episodes, 10),
+                           env_kwargs=policy.info["env_kwargs"])["success"]
 
 
 def _plot_losses(history: list[dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure = Figure(figsize=(6, 3.5))
+    axis = figure.subplots()
     axis.plot([r["epoch"] for r in history], [r["loss"] for r in history], label="training loss")
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss (negative log-likelihood or MSE)")
@@ -216,7 +227,6 @@ def _plot_losses(history: list[dict[str, Any]], path: Path, title: str) -> None:
     axis.set_title(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:

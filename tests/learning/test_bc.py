@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from dmg_envs.errors import InvalidConfigError
-from dmg_envs.learning.data import DatasetError, load_demonstrations
-from dmg_envs.learning.policy import CheckpointError, load_policy, save_policy
+from dmg_envs.learning.data import DatasetError, Normalizer, load_demonstrations
+from dmg_envs.learning.models import BCPolicyNetwork
+from dmg_envs.learning.policy import BCPolicy, CheckpointError, load_policy, save_policy
 from dmg_envs.learning.train import TrainConfig, train
 
 SMALL = {"mlp": (64, 64), "rnn": (128,)}
@@ -56,10 +57,14 @@ def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm):
 
 
 def test_a_checkpoint_reloads_bit_identically_and_loading_runs_no_pickle(tmp_path, monkeypatch):
-    train(small_config("bc-rnn", epochs=1), tmp_path / "run")
-    path = tmp_path / "run" / "checkpoints" / "final.safetensors"
-    original = load_policy(path)
-    copy_path = save_policy(tmp_path / "copy.safetensors", original)
+    demos = load_demonstrations("stack_1")
+    train(small_config("bc-rnn", epochs=1), tmp_path / "run", demos=demos)
+    trained = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
+    # A policy that exists only in memory (fresh weights, other statistics), saved and loaded back.
+    network = BCPolicyNetwork(trained.network.config)
+    original = BCPolicy(network, Normalizer(trained.obs_normalizer.mean + 1, trained.obs_normalizer.std * 2),
+                        trained.action_normalizer, {**trained.info, "training_seed": 7})
+    path = save_policy(tmp_path / "copy.safetensors", original)
 
     def no_pickle(*args, **kwargs):
         raise AssertionError("loading a checkpoint must not unpickle anything")
@@ -67,15 +72,16 @@ def test_a_checkpoint_reloads_bit_identically_and_loading_runs_no_pickle(tmp_pat
     for name in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, name, no_pickle)
     monkeypatch.setattr(torch, "load", no_pickle)
-    reloaded = load_policy(copy_path)
+    reloaded = load_policy(path)
     for (name, a), (_, b) in zip(original.network.state_dict().items(), reloaded.network.state_dict().items()):
         assert torch.equal(a, b), name
+    assert np.array_equal(reloaded.obs_normalizer.mean, original.obs_normalizer.mean)
     observations = {key: np.random.default_rng(0).normal(size=(5, size)) for key, size in original.low_dim_keys}
     original.reset(5)
     reloaded.reset(5)
     for _ in range(12):  # past the recurrent horizon
         assert np.array_equal(original.act(observations), reloaded.act(observations))
-    assert reloaded.info == original.info and reloaded.info["checkpoint"] == "final"
+    assert reloaded.info == original.info and reloaded.info["training_seed"] == 7
 
 
 def test_the_same_seed_trains_the_same_network_and_another_seed_does_not(tmp_path):
@@ -88,7 +94,9 @@ def test_the_same_seed_trains_the_same_network_and_another_seed_does_not(tmp_pat
     assert not all(torch.equal(a[key], c[key]) for key in a)
 
 
-def test_a_corrupt_or_missing_checkpoint_is_named(tmp_path):
+def test_a_corrupt_missing_or_foreign_checkpoint_is_named(tmp_path):
+    from safetensors.torch import save_file
+
     train(small_config("bc-mlp", epochs=1), tmp_path / "run")
     path = tmp_path / "run" / "checkpoints" / "final.safetensors"
     broken = tmp_path / "broken.safetensors"
@@ -97,6 +105,9 @@ def test_a_corrupt_or_missing_checkpoint_is_named(tmp_path):
         load_policy(broken)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_policy(tmp_path / "missing.safetensors")
+    save_file({"weight": torch.zeros(2)}, str(tmp_path / "other.safetensors"), metadata={"format": "99"})
+    with pytest.raises(CheckpointError, match="format '99'"):
+        load_policy(tmp_path / "other.safetensors")
 
 
 def test_bad_training_config_and_unknown_dataset_are_named():
@@ -104,14 +115,24 @@ def test_bad_training_config_and_unknown_dataset_are_named():
         TrainConfig(dataset="stack_1", algorithm="bc-transformer")
     with pytest.raises(InvalidConfigError, match="epochs"):
         TrainConfig(dataset="stack_1", epochs=0)
+    with pytest.raises(InvalidConfigError, match="hidden_sizes"):
+        TrainConfig(dataset="stack_1", hidden_sizes=(256, 128))
     with pytest.raises(DatasetError, match="dmg/stack/nothing-v0"):
         load_demonstrations("dmg/stack/nothing-v0")
 
 
-def test_validation_keeps_the_best_checkpoint_labelled_as_such(tmp_path):
-    summary = train(small_config("bc-mlp", epochs=2, eval_every=1, eval_episodes=2), tmp_path / "run")
+def test_validation_keeps_the_best_checkpoint_labelled_as_such(tmp_path, monkeypatch):
+    from dmg_envs.learning import train as train_module
+
+    scores = iter([0.2, 0.6, 0.4])
+    monkeypatch.setattr(train_module, "_validate", lambda policy, episodes: next(scores))
+    summary = train(small_config("bc-mlp", epochs=3, eval_every=1), tmp_path / "run")
     best = load_policy(tmp_path / "run" / "checkpoints" / "best.safetensors")
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    scores = [record["validation_success"] for record in log]
-    assert best.info["checkpoint"] == "best" and best.info["epoch"] == summary["best_epoch"]
-    assert scores[summary["best_epoch"] - 1] == max(scores)
+    final = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
+    assert summary["best_epoch"] == 2 and summary["best_validation_success"] == 0.6
+    assert best.info["checkpoint"] == "best" and best.info["epoch"] == 2 and final.info["epoch"] == 3
+    assert not all(torch.equal(a, b) for a, b in zip(best.network.state_dict().values(),
+                                                      final.network.state_dict().values()))
+    # A new run in the same folder without validation leaves no stale best checkpoint behind.
+    train(small_config("bc-mlp", epochs=1), tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints" / "best.safetensors").exists()

@@ -62,10 +62,11 @@ def test_evaluation_seeds_are_disjoint_from_source_generation_and_validation_see
 
 def test_success_is_counted_within_the_episode_and_at_its_end():
     demo = load_source_demos(DEMOS_DIR / "stack_1.hdf5")[0]
-    replay = evaluate_policy(OpenLoop(demo.actions), "dmg/Stack-v0", seeds=[demo.seed], num_envs=1)
-    (episode,) = replay["episodes"]
-    assert episode["success"] and episode["success_at_end"]
-    assert 0 < episode["steps_to_success"] <= len(demo.actions) and episode["steps"] == 300  # the time limit
+    # Two episodes side by side: the callable's step counter is kept per env.
+    replay = evaluate_policy(OpenLoop(demo.actions), "dmg/Stack-v0", seeds=[demo.seed, demo.seed], num_envs=2)
+    for episode in replay["episodes"]:
+        assert episode["success"] and episode["success_at_end"]
+        assert 0 < episode["steps_to_success"] <= len(demo.actions) and episode["steps"] == 300  # the time limit
 
     # Replayed up to the drop, then the gripper opens and the arm lifts: the cube is let go in the air.
     drop = OpenLoop(demo.actions[: int(np.argmax(demo.actions[:, 6] > 0)) + 40])

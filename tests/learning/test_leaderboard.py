@@ -78,7 +78,9 @@ def test_valid_entries_render_as_table_csv_and_plot(tmp_path, entry):
     written = write_leaderboard(load_entries(tmp_path / "entries"), tmp_path / "out")
     table = written["markdown"].read_text()
     assert "| BC-RNN-GMM | 1000 D-MG demos, slow (from 1 source) | final | 3 x 50 | 98.0 ± 1.0 |" in table
-    assert "| BC-RNN-GMM | 1 source demo alone | final | 3 x 50 | 2.0 ± 1.0 | - | 0.0 ± 1.0 | - |" in table
+    # The source-only entry skipped two conditions: marked as off-protocol.
+    assert "| BC-RNN-GMM † | 1 source demo alone | final | 3 x 50 | 2.0 ± 1.0 | - | 0.0 ± 1.0 | - |" in table
+    assert "† evaluated with less than the full protocol" in table
     rows = list(csv.DictReader(written["csv"].open()))
     assert [row["dataset_id"] for row in rows] == ["dmg/stack/dmp-slow-v0", "source:stack_1"]
     assert float(rows[0]["fast_success_mean"]) == pytest.approx(0.6) and rows[1]["fast_success_mean"] == ""
@@ -93,3 +95,8 @@ def test_the_leaderboard_command_names_the_bad_file_and_field(tmp_path, entry):
     assert result.exit_code == 1
     assert "bad.json" in result.output and "evaluation.conditions.slow.success_std" in result.output
     assert not (tmp_path / "out" / "LEADERBOARD.md").exists()
+
+
+def test_a_missing_entries_folder_is_an_error(tmp_path):
+    with pytest.raises(LeaderboardEntryError, match="no folder"):
+        load_entries(tmp_path / "nothing")

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from dmg_envs.datagen.config import GenerationConfig
 from dmg_envs.datagen.generate import generate
 from dmg_envs.learning.leaderboard import validate_entry
-from dmg_envs.learning.sb3 import demo_transitions, make_training_env, seed_replay_buffer
+from dmg_envs.learning.sb3 import demo_transitions, make_training_env, plot_curves, seed_replay_buffer, train_sb3
 
 runner = CliRunner()
 
@@ -46,6 +46,16 @@ def test_demo_transitions_are_the_episodes_in_flat_observations_with_the_dense_r
     env.close()
 
 
+def test_sac_seeded_with_demos_records_a_learning_curve(tmp_path):
+    dataset_id = generate(GenerationConfig(num_demos=1), workers=1)["dataset_id"]
+    summary = train_sb3("sac", "dmg/Stack-v0", 200, tmp_path / "sac", demos=dataset_id, eval_every=100,
+                        eval_episodes=2)
+    assert [point["steps"] for point in summary["curve"]] == [0, 100, 200]
+    assert summary["demo_transitions"] == 87 and (tmp_path / "sac" / "model.zip").is_file()
+    assert json.loads((tmp_path / "sac" / "curve.json").read_text())["curve"] == summary["curve"]
+    assert plot_curves([summary], tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_train_then_eval_then_leaderboard_from_the_command_line(tmp_path):
     trained = runner.invoke(app_cli(), ["train", "bc-mlp", "stack_1", "--epochs", "1", "--steps-per-epoch", "20",
                                         "--eval-every", "0", "--out", str(tmp_path / "run")])
@@ -61,6 +71,8 @@ def test_train_then_eval_then_leaderboard_from_the_command_line(tmp_path):
     assert board.exit_code == 0 and "1 source demo alone" in (tmp_path / "board" / "LEADERBOARD.md").read_text()
     missing = runner.invoke(app_cli(), ["eval", str(tmp_path / "nothing.safetensors")])
     assert missing.exit_code == 1 and "no checkpoint" in missing.output
+    twice = runner.invoke(app_cli(), ["eval", str(tmp_path / "run"), str(tmp_path / "run")])
+    assert twice.exit_code == 1 and "repeat a training seed" in twice.output
 
 
 def app_cli():

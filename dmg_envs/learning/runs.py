@@ -1,0 +1,73 @@
+"""Training runs as the protocol sees them: one run folder per training seed, their checkpoints, and the
+leaderboard entry of a set of runs evaluated together."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dmg_envs.errors import InvalidConfigError
+from dmg_envs.learning.evaluate import CONDITIONS, EPISODES_PER_CONDITION, evaluate_protocol
+from dmg_envs.learning.leaderboard import make_entry
+from dmg_envs.learning.policy import BCPolicy, load_policy
+
+POLICY_NAMES = {"bc-rnn": "BC-RNN-GMM", "bc-mlp": "BC-MLP"}
+
+
+def checkpoint_path(run: str | Path, checkpoint: str = "final") -> Path:
+    """The checkpoint file of a run folder (a file path is returned as it is)."""
+    if checkpoint not in ("final", "best"):
+        raise InvalidConfigError(f"checkpoint={checkpoint!r} is not valid; choose 'final' or 'best'")
+    run = Path(run)
+    return run / "checkpoints" / f"{checkpoint}.safetensors" if run.is_dir() else run
+
+
+def budget(run: str | Path) -> str:
+    """What a run trained for, from its `config.json` ("unknown" for a bare checkpoint)."""
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        return "unknown"
+    config = json.loads(path.read_text())
+    return f"{config['epochs']} epochs x {config['steps_per_epoch']} steps, batch {config['batch_size']}"
+
+
+def train_time(runs: Sequence[str | Path]) -> float:
+    """The training time of all runs together [s], from their `summary.json` files."""
+    paths = [Path(run) / "summary.json" for run in runs]
+    return sum(json.loads(path.read_text())["train_time_s"] for path in paths if path.is_file())
+
+
+def check_comparable(policies: Sequence[BCPolicy]) -> None:
+    """Policies evaluated as one entry: distinct training seeds of one algorithm on one dataset and env,
+    and one kind of checkpoint."""
+    first = policies[0].info
+    for policy in policies[1:]:
+        for key in ("algorithm", "env_id", "data", "checkpoint"):
+            if policy.info.get(key) != first.get(key):
+                raise InvalidConfigError(f"the runs differ in {key}: {first.get(key)!r} and {policy.info.get(key)!r}; "
+                                         f"one entry evaluates the training seeds of one recipe")
+    seeds = [policy.info["training_seed"] for policy in policies]
+    if len(set(seeds)) != len(seeds):
+        raise InvalidConfigError(f"the runs repeat a training seed: {seeds}")
+    if not first["data"].get("source_demos"):
+        raise InvalidConfigError(f"dataset {first['data']['dataset_id']!r} records no source-demo count (it was not "
+                                 f"written by `dmg generate`), which a leaderboard entry needs")
+
+
+def evaluate_runs(runs: Sequence[str | Path], checkpoint: str = "final", conditions: Sequence[str] = CONDITIONS,
+                  episodes: int = EPISODES_PER_CONDITION, env_id: str | None = None, num_envs: int = 10,
+                  vectorization: str = "sync", policy_name: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate one run per training seed with the protocol; returns (leaderboard entry, full report with
+    every episode). Everything that could make the entry invalid is checked before any episode runs."""
+    policies = [load_policy(checkpoint_path(run, checkpoint)) for run in runs]
+    check_comparable(policies)
+    info = policies[0].info
+    report = evaluate_protocol(policies, env_id or info["env_id"], conditions, episodes=episodes, num_envs=num_envs,
+                               vectorization=vectorization, env_kwargs=info.get("env_kwargs"))
+    entry = make_entry(report, policy_name or POLICY_NAMES.get(info["algorithm"], info["algorithm"]),
+                       {**info["data"], "id": info["data"]["dataset_id"]},
+                       [policy.info["training_seed"] for policy in policies], train_time(runs), budget(runs[0]),
+                       checkpoint=info.get("checkpoint", checkpoint))
+    return entry, report
