@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--task", default="stack")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {list(ROWS)}")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--episodes", type=int, default=50)

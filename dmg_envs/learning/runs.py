@@ -30,7 +30,10 @@ def budget(run: str | Path) -> str:
     if not path.is_file():
         return "unknown"
     config = json.loads(path.read_text())
-    return f"{config['epochs']} epochs x {config['steps_per_epoch']} steps, batch {config['batch_size']}"
+    length = config["seq_length"]
+    sequences = {0: "whole episodes", 1: "single steps"}.get(length, f"{length}-step windows")
+    return (f"{config['epochs']} epochs x {config['steps_per_epoch']} steps, "
+            f"batches of {config['batch_size']} {sequences}")
 
 
 def train_time(runs: Sequence[str | Path]) -> float:

@@ -29,6 +29,7 @@ def report(success: dict[str, list[float]]) -> dict:
             "evaluation_seeds": {"start": 2**31, "count": 50}, "wall_time_s": 61.0, "conditions": conditions}
 
 
+BUDGET = "30 epochs x 100 steps, batches of 16 whole episodes"
 DATASET = {"id": "dmg/stack/dmp-slow-v0", "generator": "dmp", "dynamics": "slow", "source_demos": 1,
            "generated_demos": 1000}
 
@@ -37,7 +38,7 @@ DATASET = {"id": "dmg/stack/dmp-slow-v0", "generator": "dmp", "dynamics": "slow"
 def entry():
     rates = {"static": [0.96, 0.98, 1.0], "dmg-paper": [0.9, 0.92, 0.94], "slow": [0.9, 0.9, 0.92],
              "fast": [0.5, 0.6, 0.7]}
-    return make_entry(report(rates), "BC-RNN-GMM", DATASET, [0, 1, 2], 3600.0, "60 epochs x 100 steps, batch 100")
+    return make_entry(report(rates), "BC-RNN-GMM", DATASET, [0, 1, 2], 3600.0, BUDGET)
 
 
 @pytest.mark.parametrize("path, value, field", [
@@ -71,7 +72,7 @@ def test_an_invalid_entry_is_rejected_naming_the_field(entry, path, value, field
 def test_valid_entries_render_as_table_csv_and_plot(tmp_path, entry):
     source_only = make_entry(report({"static": [0.02, 0.0, 0.04], "slow": [0.0, 0.0, 0.0]}), "BC-RNN-GMM",
                              {**DATASET, "id": "source:stack_1", "generator": "none", "dynamics": "static",
-                              "generated_demos": 0}, [0, 1, 2], 120.0, "60 epochs x 100 steps, batch 100")
+                              "generated_demos": 0}, [0, 1, 2], 120.0, BUDGET)
     (tmp_path / "entries").mkdir()
     for name, item in (("a", entry), ("b", source_only)):
         (tmp_path / "entries" / f"{name}.json").write_text(json.dumps(item))
