@@ -172,16 +172,13 @@ train_app = typer.Typer(help="Train a policy: behaviour cloning from a dataset, 
 app.add_typer(train_app, name="train")
 
 
-def _train_bc(algorithm: str, dataset: str, epochs: int | None, steps_per_epoch: int | None, batch_size: int | None,
-              learning_rate: float | None, seed: int, eval_every: int | None, eval_episodes: int | None,
-              max_episodes: int | None, out: Path | None) -> None:
+def _train_bc(algorithm: str, dataset: str, out: Path | None, seed: int, **options) -> None:
     from dmg_envs.errors import DmgError
-    from dmg_envs.learning.train import TrainConfig, train, with_overrides
+    from dmg_envs.learning.train import TrainConfig, train
 
-    try:
-        config = with_overrides(TrainConfig(dataset=dataset, algorithm=algorithm, seed=seed), epochs=epochs,
-                                steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
-                                eval_every=eval_every, eval_episodes=eval_episodes, max_episodes=max_episodes)
+    try:  # options left out take the algorithm's defaults
+        config = TrainConfig(dataset=dataset, algorithm=algorithm, seed=seed,
+                             **{name: value for name, value in options.items() if value is not None})
         run_dir = out or Path("runs") / algorithm / dataset.replace("/", "_").replace(":", "_") / f"seed{seed}"
         with typer.progressbar(length=config.epochs, label=f"{algorithm} on {dataset}, seed {seed}") as bar:
             def show(record: dict) -> None:
@@ -208,10 +205,13 @@ def _bc_command(algorithm: str):
         eval_every: Annotated[int | None, typer.Option(min=0, help="validation every n epochs (0: never)")] = None,
         eval_episodes: Annotated[int | None, typer.Option(min=1, help="validation episodes")] = None,
         max_episodes: Annotated[int | None, typer.Option(min=1, help="train on the first n episodes")] = None,
+        seq_length: Annotated[int | None, typer.Option(min=0, help="bc-rnn sequence length (0: whole episodes)")]
+        = None,
         out: Annotated[Path | None, typer.Option(help="run folder; default runs/<algorithm>/<dataset>/seed<n>")] = None,
     ):
-        _train_bc(algorithm, dataset, epochs, steps_per_epoch, batch_size, learning_rate, seed, eval_every,
-                  eval_episodes, max_episodes, out)
+        _train_bc(algorithm, dataset, out, seed, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                  batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every,
+                  eval_episodes=eval_episodes, max_episodes=max_episodes, seq_length=seq_length)
 
     command.__doc__ = (f"Behaviour cloning ({algorithm}) from a dataset; writes a run folder with the config, log, "
                        f"loss curve and the final and best checkpoints.")

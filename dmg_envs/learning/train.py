@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +239,3 @@ def _plot_losses(history: list[dict[str, Any]], path: Path, title: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
-
-def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
-    """`config` with the non-None `overrides` applied (the CLI's options)."""
-    return replace(config, **{key: value for key, value in overrides.items() if value is not None})
