@@ -17,7 +17,7 @@ LOWEST_VENV ?= .venv-lowest
 LOWEST_PY := $(LOWEST_VENV)/bin/python
 LOWEST_STAMP := $(LOWEST_VENV)/.installed-$(shell cat pyproject.toml tools/lowest_requirements.py | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-lowest bench lint system-deps install clean
+.PHONY: demo test test-lowest bench leaderboard lint system-deps install clean
 
 # The main job on small defaults: dynamic demos from one source demo per task (Stack with drifting cubes,
 # MugDrawer with a cabinet that slides and turns), their statistics, one episode of each rendered.
@@ -52,6 +52,12 @@ bench: install
 	$(PY) benchmarks/bench_dynamics.py
 	$(PY) benchmarks/bench_dynamics.py --env-id dmg/MugDrawer-v0 --episodes 200
 	$(PY) benchmarks/bench_generation.py
+
+# The leaderboard's rows (hours on 2 cores): datasets, BC-RNN-GMM per training seed, the protocol, the table.
+leaderboard: install
+	$(PY) benchmarks/bench_leaderboard.py --task stack
+	$(PY) benchmarks/bench_sac.py
+	$(VENV)/bin/dmg leaderboard
 
 lint: install
 	$(VENV)/bin/ruff check dmg_envs tests benchmarks examples tools

@@ -20,12 +20,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# row: (dataset, generator, dynamics) -- dataset None: the shipped source demo alone
+# row: (generator, dynamics presets: --num-demos split evenly between them) -- generator None: the shipped
+# source demo alone
 ROWS = {
-    "source": (None, None, None),
-    "mimicgen-static": ("mimicgen-static", "mimicgen", "static"),
-    "dmp-static": ("dmp-static", "dmp", "static"),
-    "dmp-slow": ("dmp-slow", "dmp", "slow"),
+    "source": (None, ()),
+    "mimicgen-static": ("mimicgen", ("static",)),
+    "dmp-static": ("dmp", ("static",)),
+    "dmp-slow": ("dmp", ("slow",)),
+    "dmp-mixed": ("dmp", ("slow", "fast")),
 }
 
 
@@ -74,15 +76,17 @@ def main() -> None:
     for row in args.rows.split(","):
         if row not in ROWS:
             sys.exit(f"unknown row {row!r}; choose from {list(ROWS)}")
-        _, generator, dynamics = ROWS[row]
-        dataset = f"{args.task}_1" if generator is None else ensure_dataset(args.task, generator, dynamics,
-                                                                             args.num_demos)
+        generator, presets = ROWS[row]
+        per_preset = args.num_demos // max(len(presets), 1)
+        dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset) for dynamics in presets)
+        dataset = dataset or f"{args.task}_1"
         runs = []
         for seed in seeds:
             run_dir = args.work_dir / "runs" / args.task / row / f"seed{seed}"
             if not (run_dir / "checkpoints" / "final.safetensors").exists():
                 config = TrainConfig(dataset=dataset, algorithm="bc-rnn", epochs=args.epochs,
-                                     steps_per_epoch=args.steps_per_epoch, eval_every=args.eval_every, seed=seed)
+                                     steps_per_epoch=args.steps_per_epoch, eval_every=args.eval_every, seed=seed,
+                                     max_episodes=per_preset if generator else None)
                 summary = train(config, run_dir, progress=lambda r, row=row, seed=seed: print(
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))
                 print(f"{row} seed {seed}: trained in {summary['train_time_s'] / 60:.1f} min", flush=True)

@@ -52,15 +52,38 @@ def load_demonstrations(name: str, max_episodes: int | None = None,
     `obs_keys` picks the observations a policy reads; by default every key but the arms' joint positions
     and velocities (robomimic's low-dimensional recipe: end effector, gripper, objects; the joints let a
     policy key on the arm's posture, which does not carry over to new object poses).
+
+    Several comma-separated Minari ids train on all of them together (the first `max_episodes` of each),
+    e.g. D-MG data generated under several dynamics presets.
     """
     from dmg_envs.datagen.config import DEMOS_DIR
 
     shipped = DEMOS_DIR / f"{name}.hdf5"
     if shipped.exists() or name.endswith((".hdf5", ".h5")):
         demos = _from_source_file(shipped if shipped.exists() else Path(name), name, max_episodes)
+    elif "," in name:
+        demos = _combined([_from_minari(part.strip(), max_episodes) for part in name.split(",")])
     else:
         demos = _from_minari(name, max_episodes)
     return select_keys(demos, obs_keys or default_obs_keys([key for key, _ in demos.low_dim_keys] + demos.image_keys))
+
+
+def _combined(parts: list[Demonstrations]) -> Demonstrations:
+    """Datasets of one env and one observation layout, trained on together."""
+    first = parts[0]
+    for part in parts[1:]:
+        if (part.env_id, part.low_dim_keys, part.image_keys) != (first.env_id, first.low_dim_keys, first.image_keys):
+            raise DatasetError(f"{part.info['dataset_id']} and {first.info['dataset_id']} differ in env or "
+                               f"observations; combined datasets must share both")
+    generators = {part.info["generator"] for part in parts}
+    info = {**first.info, "dataset_id": ",".join(part.info["dataset_id"] for part in parts),
+            "episodes": sum(part.info["episodes"] for part in parts),
+            "generator": generators.pop() if len(generators) == 1 else "mixed",
+            "dynamics": "mixed: " + " + ".join(f"{part.info['episodes']} {part.info['dynamics']}" for part in parts),
+            "generated_demos": sum(part.info["generated_demos"] for part in parts)}
+    return Demonstrations([x for p in parts for x in p.low_dim], [x for p in parts for x in p.images],
+                          [x for p in parts for x in p.actions], first.low_dim_keys, first.image_keys,
+                          first.env_id, info)
 
 
 def default_obs_keys(keys: list[str]) -> tuple[str, ...]:

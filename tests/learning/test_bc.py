@@ -156,3 +156,16 @@ def test_sequences_are_windows_or_whole_episodes_with_the_padding_masked():
     windows = SequenceSampler(demos, identity, identity, 2).sample(np.random.default_rng(0), 64)
     assert windows["low_dim"].shape == (64, 2, 1)
     assert len(set(windows["low_dim"][:, 0, 0].tolist())) == 8  # any step starts a window
+
+
+def test_several_datasets_train_together(isolated_datasets):
+    from dmg_envs.datagen.config import GenerationConfig
+    from dmg_envs.datagen.generate import generate
+
+    ids = [generate(GenerationConfig(num_demos=3, dynamics=dynamics), workers=1)["dataset_id"]
+           for dynamics in ("static", "slow")]
+    demos = load_demonstrations(",".join(ids), max_episodes=2)
+    assert len(demos.actions) == 4 and demos.info["generated_demos"] == 4
+    assert demos.info["dynamics"] == "mixed: 2 static + 2 slow" and demos.info["dataset_id"] == ",".join(ids)
+    alone = load_demonstrations(ids[1], max_episodes=2)
+    assert np.array_equal(demos.low_dim[2], alone.low_dim[0])
