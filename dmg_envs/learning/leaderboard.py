@@ -204,20 +204,27 @@ def _plot_robustness(entries: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     env_ids = sorted({entry["env_id"] for entry in entries}) or ["(no entries)"]
-    figure = Figure(figsize=(6 * len(env_ids), 4))
+    # One line per policy and dataset: the final checkpoint's, or the best one's where only that was evaluated.
+    def recipe(e):
+        return e["env_id"], e["policy"], e["dataset"]["id"]
+
+    finals = {recipe(e) for e in entries if e["evaluation"]["checkpoint"] == "final"}
+    shown = [e for e in entries if e["evaluation"]["checkpoint"] == "final" or recipe(e) not in finals]
+    figure = Figure(figsize=(7 * len(env_ids), 5.5))
     axes = figure.subplots(1, len(env_ids), squeeze=False)
     for axis, env_id in zip(axes[0], env_ids):
-        for entry in (e for e in entries if e["env_id"] == env_id):
+        for entry in (e for e in shown if e["env_id"] == env_id):
             conditions = entry["evaluation"]["conditions"]
             points = [(speed, conditions[c]) for c, speed in CONDITION_SPEEDS.items() if c in conditions]
             axis.errorbar([100 * s for s, _ in points], [100 * f["success_mean"] for _, f in points],
                           yerr=[100 * f["success_std"] for _, f in points], marker="o", capsize=3,
-                          label=f"{entry['policy']}: {_data(entry)}")
+                          label=f"{entry['policy']}: {_data(entry)}"
+                          + ("" if entry["evaluation"]["checkpoint"] == "final" else " (best checkpoint)"))
         axis.set_title(env_id)
         axis.set_xlabel("object speed [cm/s] (static, slow, fast)")
         axis.set_ylabel("success [%]")
         axis.set_ylim(-3, 103)
-        axis.legend(fontsize=7, loc="lower left")
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
