@@ -130,6 +130,7 @@ def plot_curves(summaries: list[dict[str, Any]], path: str | Path) -> Path:
         left.plot(steps, [100 * point["success"] for point in summary["curve"]], marker="o", label=label)
         right.plot(steps, [point["return"] for point in summary["curve"]], marker="o", label=label)
     left.set_ylabel("validation success [%]")
+    left.set_ylim(-3, 103)
     right.set_ylabel("validation return (dense reward)")
     for axis in (left, right):
         axis.set_xlabel("env steps")
