@@ -20,25 +20,26 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# row: (generator, dynamics presets: --num-demos split evenly between them) -- generator None: the shipped
-# source demo alone
+# row: (generator, dynamics presets: --num-demos split evenly between them, action noise: None the
+# generator's own) -- generator None: the shipped source demo alone
 ROWS = {
-    "source": (None, ()),
-    "mimicgen-static": ("mimicgen", ("static",)),
-    "dmp-static": ("dmp", ("static",)),
-    "dmp-slow": ("dmp", ("slow",)),
-    "dmp-mixed": ("dmp", ("slow", "fast")),
+    "source": (None, (), None),
+    "mimicgen-static": ("mimicgen", ("static",), None),
+    "dmp-static": ("dmp", ("static",), None),
+    "dmp-slow": ("dmp", ("slow",), None),
+    "dmp-mixed": ("dmp", ("slow", "fast"), None),
+    "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05),  # MimicGen's action noise, corrected in closed loop
 }
 
 
-def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int) -> str:
+def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int, action_noise: float | None) -> str:
     import minari
 
     from dmg_envs.datagen.config import GenerationConfig
     from dmg_envs.datagen.generate import generate
 
     config = GenerationConfig(task=task, source=f"{task}_1", num_demos=num_demos, dynamics=dynamics,
-                              generator=generator)
+                              generator=generator, action_noise=action_noise)
     if config.dataset_id in minari.list_local_datasets():
         if minari.load_dataset(config.dataset_id).total_episodes >= num_demos:
             return config.dataset_id
@@ -76,9 +77,9 @@ def main() -> None:
     for row in args.rows.split(","):
         if row not in ROWS:
             sys.exit(f"unknown row {row!r}; choose from {list(ROWS)}")
-        generator, presets = ROWS[row]
+        generator, presets, noise = ROWS[row]
         per_preset = args.num_demos // max(len(presets), 1)
-        dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset) for dynamics in presets)
+        dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset, noise) for dynamics in presets)
         dataset = dataset or f"{args.task}_1"
         runs = []
         for seed in seeds:

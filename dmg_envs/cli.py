@@ -94,6 +94,8 @@ def generate(
         help="where finished attempts are kept (resume); default $DMG_WORK_DIR or ~/.cache/dmg-envs/runs")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing dataset with this id")] = False,
     keep_failures: Annotated[bool, typer.Option(help="also write the failed attempts as <id>-failures")] = False,
+    action_noise: Annotated[float | None, typer.Option(
+        help="Gaussian noise on the arm's actions, a multiple of 0.01 (default: dmp 0, mimicgen 0.05)")] = None,
 ):
     """Generate a Minari dataset dmg/<task>/<generator>-<dynamics>-v0 from one source demo.
 
@@ -107,7 +109,7 @@ def generate(
     config = GenerationConfig(task=task, source=f"{task}_{source}" if source.isdigit() else source,
                               source_index=source_index, num_demos=num_demos, dynamics=dynamics,
                               generator=generator, seed=seed, reset_distribution=reset_distribution,
-                              keep_failures=keep_failures)
+                              keep_failures=keep_failures, action_noise=action_noise)
 
     def show(progress: dict) -> None:
         typer.echo(f"\r{progress['dataset_id']}: {progress['kept']}/{progress['num_demos']} demos, "

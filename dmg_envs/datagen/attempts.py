@@ -48,6 +48,17 @@ def policy_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
 
 
+def _with_noise(policy: Callable[[Any], np.ndarray], noise: float,
+                rng: np.random.Generator) -> Callable[[Any], np.ndarray]:
+    """`policy` with Gaussian noise on the arm's six motion commands (the gripper command is kept)."""
+    def noisy(observation: Any) -> np.ndarray:
+        action = np.array(policy(observation), dtype=np.float32)
+        action[:6] = np.clip(action[:6] + rng.normal(0.0, noise, size=6), -1.0, 1.0)
+        return action
+
+    return noisy
+
+
 class AttemptRunner:
     """A worker's env, demo and generator, built once per process.
 
@@ -75,12 +86,14 @@ class AttemptRunner:
             env = self.expert
             obs, info = env.reset(seed=seed)
             policy: Callable[[Any], np.ndarray] = lambda observation: self.expert.predict(observation)[0]  # noqa: E731
+            if config.action_noise:
+                policy = _with_noise(policy, config.action_noise, policy_rng(seed))
         else:
             from dmg_envs.datagen.mimicgen import MimicGenPolicy
 
             env = self.env
             obs, info = env.reset(seed=seed)
-            policy = MimicGenPolicy(env, self.demo, policy_rng(seed))
+            policy = MimicGenPolicy(env, self.demo, policy_rng(seed), noise=config.action_noise)
         observations, actions, rewards = [obs], [], []
         solved_for = 0
         for _ in range(config.max_steps):

@@ -11,6 +11,7 @@ from dmg_envs.registration import TASKS
 
 GENERATORS = ("dmp", "mimicgen")
 GENERATOR_NAMES = {"dmp": "DynaMimicGen DMP expert", "mimicgen": "MimicGen baseline"}
+DEFAULT_ACTION_NOISE = {"dmp": 0.0, "mimicgen": 0.05}  # MimicGen replays with noise 0.05, as published
 DEMOS_DIR = Path(__file__).resolve().parents[1] / "assets" / "demos"
 MAX_RUN_SEED = 2**31 - 2  # so that every attempt seed fits a signed 64-bit integer (Minari, NumPy)
 # Attempt seeds of different runs never meet, nor meet the small seeds that source demos and evaluation
@@ -40,6 +41,9 @@ class GenerationConfig:
         max_attempts: the run stops after this many attempts even if short of `num_demos` (default
             10 x num_demos + 50), so a generator that cannot succeed does not run forever.
         keep_failures: also write the failed attempts, as the dataset `failures_dataset_id`.
+        action_noise: standard deviation of Gaussian noise added to the arm's actions (a multiple of 0.01);
+            None: the generator's own (D-MG 0, MimicGen 0.05). The DMP expert corrects its noise in closed
+            loop, so its demos cover states around the path. Another value is named in the dataset id.
     """
 
     task: str = "stack"
@@ -53,6 +57,7 @@ class GenerationConfig:
     reset_distribution: str = "D0"
     max_attempts: int | None = None
     keep_failures: bool = False
+    action_noise: float | None = None
 
     def __post_init__(self):
         from dmg_envs.wrappers.presets import PRESETS
@@ -76,6 +81,10 @@ class GenerationConfig:
                 f"reset_distribution {self.reset_distribution!r} is not valid; choose 'D0' or 'D1'")
         if not 1 <= self.max_steps <= limit:
             raise InvalidConfigError(f"max_steps must lie in [1, {limit}] (the env's time limit), got {self.max_steps}")
+        default_noise = DEFAULT_ACTION_NOISE[self.generator]
+        object.__setattr__(self, "action_noise", default_noise if self.action_noise is None else self.action_noise)
+        if not 0 <= self.action_noise <= 0.5 or abs(self.action_noise * 100 - round(self.action_noise * 100)) > 1e-9:
+            raise InvalidConfigError(f"action_noise must be a multiple of 0.01 in [0, 0.5], got {self.action_noise}")
         if self.max_attempts is not None and self.max_attempts < self.num_demos:
             raise InvalidConfigError(
                 f"max_attempts ({self.max_attempts}) must be at least num_demos ({self.num_demos})")
@@ -89,12 +98,18 @@ class GenerationConfig:
         return TASKS[self.task].env_id
 
     @property
+    def _name(self) -> str:
+        noise = "" if self.action_noise == DEFAULT_ACTION_NOISE[self.generator] else \
+            f"-noise{round(self.action_noise * 100):02d}"
+        return f"dmg/{self.task}/{self.generator}-{self.dynamics}{noise}"
+
+    @property
     def dataset_id(self) -> str:
-        return f"dmg/{self.task}/{self.generator}-{self.dynamics}-v0"
+        return f"{self._name}-v0"
 
     @property
     def failures_dataset_id(self) -> str:
-        return f"dmg/{self.task}/{self.generator}-{self.dynamics}-failures-v0"
+        return f"{self._name}-failures-v0"
 
     def source_path(self) -> Path:
         shipped = DEMOS_DIR / f"{self.source}.hdf5"

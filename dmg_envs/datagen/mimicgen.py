@@ -16,6 +16,7 @@ from dataclasses import replace
 import gymnasium as gym
 import numpy as np
 
+from dmg_envs.datagen.config import DEFAULT_ACTION_NOISE
 from dmg_envs.datagen.expert import TOOL_TURNS
 from dmg_envs.datagen.segmentation import Segment, segment_demo
 from dmg_envs.datagen.source import SourceDemo
@@ -25,7 +26,7 @@ from dmg_envs.errors import InvalidConfigError
 from dmg_envs.sim.transforms import invert_pose, mat_to_quat, nearest_equivalent, upright_frame
 
 INTERPOLATION_STEPS = 5
-ACTION_NOISE = 0.05
+ACTION_NOISE = DEFAULT_ACTION_NOISE["mimicgen"]
 BOUNDARY_OFFSET = (10, 20)  # [steps] added to each subtask's end, drawn per attempt
 
 

@@ -159,11 +159,22 @@ def _from_minari(dataset_id: str, max_episodes: int | None) -> Demonstrations:
                                          [e.actions for e in episodes])
     generation = dataset.storage.metadata.get("dmg_generation") or {}
     env_id = generation.get("env_id") or dataset.spec.env_spec.id
-    info = {"dataset_id": dataset_id, "episodes": count, "generator": generation.get("generator", "unknown"),
+    info = {"dataset_id": dataset_id, "episodes": count, "generator": _generator_label(generation),
             "dynamics": generation.get("dynamics", "unknown"), "source": generation.get("source", "unknown"),
             "source_demos": 1 if generation else None, "generated_demos": count if generation else 0,
             "env_kwargs": {"reset_distribution": generation.get("reset_distribution", "D0")}}
     return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, env_id, info)
+
+
+def _generator_label(generation: dict[str, Any]) -> str:
+    """The generator's name, with its action noise where that is not the generator's own."""
+    from dmg_envs.datagen.config import DEFAULT_ACTION_NOISE
+
+    name = generation.get("generator", "unknown")
+    noise = generation.get("action_noise")
+    if noise is None or noise == DEFAULT_ACTION_NOISE.get(name):
+        return name
+    return f"{name} (action noise {noise:g})"
 
 
 def _from_source_file(path: Path, name: str, max_episodes: int | None) -> Demonstrations:

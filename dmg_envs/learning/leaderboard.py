@@ -144,7 +144,8 @@ def _data(entry: dict[str, Any]) -> str:
     data = entry["dataset"]
     if data["generated_demos"] == 0:
         return f"{data['source_demos']} source demo{'s' if data['source_demos'] > 1 else ''} alone"
-    generator = {"dmp": "D-MG", "mimicgen": "MimicGen"}.get(data["generator"], data["generator"])
+    name, _, rest = data["generator"].partition(" ")
+    generator = " ".join(filter(None, [{"dmp": "D-MG", "mimicgen": "MimicGen"}.get(name, name), rest]))
     return f"{data['generated_demos']} {generator} demos, {data['dynamics']} (from {data['source_demos']} source)"
 
 

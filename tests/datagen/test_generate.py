@@ -271,3 +271,21 @@ def test_failures_can_be_kept_in_their_own_dataset(isolated_datasets):
     assert failures.total_episodes == 3 - summary["kept"] and meta["failures"]
     report = replay_dataset(config.failures_dataset_id)
     assert report["successes"] == 0 and report["observations_match"]  # honest failures, replayed exactly
+
+
+def test_action_noise_is_named_in_the_id_and_the_expert_corrects_it(isolated_datasets):
+    assert GenerationConfig().action_noise == 0.0 and GenerationConfig(generator="mimicgen").action_noise == 0.05
+    noisy = GenerationConfig(num_demos=2, dynamics="slow", action_noise=0.05)
+    assert noisy.dataset_id == "dmg/stack/dmp-slow-noise05-v0"
+    assert GenerationConfig(generator="mimicgen", action_noise=0.05).dataset_id == "dmg/stack/mimicgen-static-v0"
+    for bad in (-0.01, 0.015, 0.6):
+        with pytest.raises(InvalidConfigError, match="action_noise"):
+            GenerationConfig(action_noise=bad)
+    clean = GenerationConfig(num_demos=2, dynamics="slow")
+    runs = [minari.load_dataset(generate(config, workers=1)["dataset_id"]) for config in (clean, noisy)]
+    first = [next(dataset.iterate_episodes([0])) for dataset in runs]
+    assert first[0].id == first[1].id and runs[1].storage.metadata["dmg_generation"]["action_noise"] == 0.05
+    # Same episode seed, other actions: the noise is there, the demo still succeeds (the dataset holds successes).
+    steps = min(len(first[0].actions), len(first[1].actions))
+    assert not np.allclose(first[0].actions[:steps, :6], first[1].actions[:steps, :6], atol=0.01)
+    assert replay_dataset(noisy.dataset_id)["successes"] == 2

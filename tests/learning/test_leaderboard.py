@@ -101,3 +101,10 @@ def test_the_leaderboard_command_names_the_bad_file_and_field(tmp_path, entry):
 def test_a_missing_entries_folder_is_an_error(tmp_path):
     with pytest.raises(LeaderboardEntryError, match="no folder"):
         load_entries(tmp_path / "nothing")
+
+
+def test_a_generator_with_its_own_action_noise_is_named_so(tmp_path):
+    noisy = make_entry(report({"static": [1.0, 1.0, 1.0]}), "BC-RNN-GMM",
+                       {**DATASET, "generator": "dmp (action noise 0.05)"}, [0, 1, 2], 60.0, BUDGET)
+    table = write_leaderboard([noisy], tmp_path)["markdown"].read_text()
+    assert "| 1000 D-MG (action noise 0.05) demos, slow (from 1 source) |" in table
