@@ -20,20 +20,34 @@ def replay_dataset(dataset_id: str, episodes: list[int] | None = None) -> dict[s
     results = []
     try:
         for index, episode, meta in zip(indices, dataset.iterate_episodes(indices), metadata):
+            replayed = replay_episode(env, meta, episode.actions)
+            matches = all(_same_observation(obs, episode.observations, step)
+                          for step, obs in enumerate(replayed["observations"]))
             seed = meta.get("seed")
-            obs, info = env.reset(seed=None if seed is None else int(seed), options=meta.get("options"))
-            matches = _same_observation(obs, episode.observations, 0)
-            for step, action in enumerate(episode.actions, start=1):
-                obs, _, _, _, info = env.step(action)
-                matches = matches and _same_observation(obs, episode.observations, step)
             results.append({"episode": index, "seed": None if seed is None else int(seed),
-                            "success": bool(info["is_success"]), "observations_match": bool(matches)})
+                            "success": bool(replayed["infos"][-1]["is_success"]), "observations_match": matches})
     finally:
         env.close()
     failed = [r["episode"] for r in results if not r["success"]]
     return {"dataset_id": dataset_id, "episodes": len(results), "successes": len(results) - len(failed),
             "failed_episodes": failed, "observations_match": all(r["observations_match"] for r in results),
             "results": results}
+
+
+def replay_episode(env: Any, meta: dict[str, Any], actions: Any) -> dict[str, list]:
+    """Stored `actions` replayed in `env` from the episode's seed and options (`meta`, as Minari keeps
+    them): the observations (one more than the actions, the reset's first), and per action the reward,
+    whether the step terminated, and its info."""
+    seed = meta.get("seed")
+    observation, info = env.reset(seed=None if seed is None else int(seed), options=meta.get("options"))
+    replayed: dict[str, list] = {"observations": [observation], "rewards": [], "terminations": [], "infos": [info]}
+    for action in actions:
+        observation, reward, terminated, _, info = env.step(action)
+        replayed["observations"].append(observation)
+        replayed["rewards"].append(reward)
+        replayed["terminations"].append(terminated)
+        replayed["infos"].append(info)
+    return replayed
 
 
 def render_episode(dataset_id: str, episode: int = 0, camera: str = "agentview", width: int = 320,

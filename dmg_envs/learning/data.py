@@ -138,14 +138,19 @@ def _episodes(low_dim_keys, image_keys, observations_per_episode, actions_per_ep
     return low_dim, images, actions
 
 
-def _from_minari(dataset_id: str, max_episodes: int | None) -> Demonstrations:
+def open_dataset(dataset_id: str):
+    """The local Minari dataset `dataset_id`, or a `DatasetError` that lists the local ones."""
     import minari
 
     try:
-        dataset = minari.load_dataset(dataset_id)
+        return minari.load_dataset(dataset_id)
     except (FileNotFoundError, ValueError) as error:
         raise DatasetError(f"no Minari dataset {dataset_id!r} here ({error}); local datasets: "
                            f"{sorted(minari.list_local_datasets())}") from error
+
+
+def _from_minari(dataset_id: str, max_episodes: int | None) -> Demonstrations:
+    dataset = open_dataset(dataset_id)
     count = dataset.total_episodes if max_episodes is None else min(max_episodes, dataset.total_episodes)
     if count == 0:
         raise DatasetError(f"dataset {dataset_id!r} has no episodes")
@@ -181,6 +186,7 @@ def _from_source_file(path: Path, name: str, max_episodes: int | None) -> Demons
     import gymnasium as gym
 
     import dmg_envs  # noqa: F401  (registers the ids)
+    from dmg_envs.datagen.replay import replay_episode
     from dmg_envs.datagen.source import load_source_demos
 
     demos = load_source_demos(path)[:max_episodes]
@@ -188,11 +194,7 @@ def _from_source_file(path: Path, name: str, max_episodes: int | None) -> Demons
     for demo in demos:
         env = gym.make(demo.env_id, **{**demo.env_kwargs, "obs_mode": "dict"})
         try:
-            observation, _ = env.reset(seed=demo.seed)
-            rows = [observation]
-            for action in demo.actions[:-1]:
-                observation, *_ = env.step(action)
-                rows.append(observation)
+            rows = replay_episode(env, {"seed": demo.seed}, demo.actions[:-1])["observations"]
         finally:
             env.close()
         observations_per_episode.append({key: np.stack([row[key] for row in rows]) for key in rows[0]})

@@ -76,12 +76,11 @@ class _StableBaselines:
 
 
 def as_batch_policy(policy: Any) -> Any:
-    """`policy` as an object with `obs_mode`, `reset(num_envs)` and `act(batch) -> (N, A) actions`."""
+    """`policy` as an object with `reset(num_envs)` and `act(batch) -> (N, A) actions` (and, optionally,
+    `obs_mode`; "dict" without it)."""
     if hasattr(policy, "predict") and hasattr(policy, "observation_space"):
         return _StableBaselines(policy)
     if hasattr(policy, "act") and hasattr(policy, "reset"):
-        if not hasattr(policy, "obs_mode"):
-            policy.obs_mode = "dict"
         return policy
     if callable(policy):
         return _BatchedCallable(policy, getattr(policy, "obs_mode", "dict"))
@@ -110,7 +109,7 @@ def evaluate_policy(policy: Any, env_id: str, dynamics: str = "static", episodes
     if not seeds:
         raise InvalidConfigError("evaluation needs at least one episode")
     batch_policy = as_batch_policy(policy)
-    make_one = partial(_make_env, env_id, dynamics, batch_policy.obs_mode, dict(env_kwargs or {}))
+    make_one = partial(_make_env, env_id, dynamics, getattr(batch_policy, "obs_mode", "dict"), dict(env_kwargs or {}))
     vector_class = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
     started = time.perf_counter()
     results: list[dict[str, Any]] = []

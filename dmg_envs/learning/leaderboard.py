@@ -57,9 +57,8 @@ def _require(entry: dict[str, Any], path: str, kind: type | tuple[type, ...], ch
         if not isinstance(value, dict) or part not in value:
             raise LeaderboardEntryError(f"field '{path}' is missing")
         value = value[part]
-    numeric = kind in (float, (int, float))
     if isinstance(value, bool) or not isinstance(value, kind) or (check is not None and not check(value)):
-        expected = why or (kind.__name__ if isinstance(kind, type) else "a number" if numeric else str(kind))
+        expected = why or getattr(kind, "__name__", "a number")
         raise LeaderboardEntryError(f"field '{path}' must be {expected}, got {value!r}")
     return value
 

@@ -27,14 +27,10 @@ def make_training_env(env_id: str, dynamics: str = "static"):
 def demo_transitions(dataset_id: str, max_episodes: int | None = None) -> dict[str, np.ndarray]:
     """A dataset's episodes as flat-observation transitions with the dense reward: each episode is replayed
     in its recovered env (same seed, same dynamics) with `obs_mode="flat"` and `reward_type="dense"`."""
-    import minari
+    from dmg_envs.datagen.replay import replay_episode
+    from dmg_envs.learning.data import open_dataset
 
-    from dmg_envs.learning.data import DatasetError
-
-    try:
-        dataset = minari.load_dataset(dataset_id)
-    except (FileNotFoundError, ValueError) as error:
-        raise DatasetError(f"no Minari dataset {dataset_id!r} here ({error})") from error
+    dataset = open_dataset(dataset_id)
     count = dataset.total_episodes if max_episodes is None else min(max_episodes, dataset.total_episodes)
     env = dataset.recover_environment(eval_env=True, obs_mode="flat", reward_type="dense")
     columns: dict[str, list] = {"observations": [], "next_observations": [], "actions": [], "rewards": [],
@@ -42,12 +38,12 @@ def demo_transitions(dataset_id: str, max_episodes: int | None = None) -> dict[s
     try:
         for meta, episode in zip(dataset.storage.get_episode_metadata(range(count)),
                                  dataset.iterate_episodes(list(range(count)))):
-            observation, _ = env.reset(seed=int(meta["seed"]), options=meta.get("options"))
-            for action in episode.actions:
-                next_observation, reward, terminated, _, _ = env.step(action)
-                for key, value in zip(columns, (observation, next_observation, action, reward, terminated)):
-                    columns[key].append(value)
-                observation = next_observation
+            replayed = replay_episode(env, meta, episode.actions)
+            columns["observations"] += replayed["observations"][:-1]
+            columns["next_observations"] += replayed["observations"][1:]
+            columns["actions"] += list(episode.actions)
+            columns["rewards"] += replayed["rewards"]
+            columns["dones"] += replayed["terminations"]
     finally:
         env.close()
     return {key: np.asarray(values) for key, values in columns.items()}
