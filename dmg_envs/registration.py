@@ -38,6 +38,8 @@ TASKS: dict[str, TaskEntry] = {entry.task: entry for entry in (
               "dmg_envs.datagen.demonstrators:StackDemonstrator"),
     TaskEntry("mug_drawer", "dmg/MugDrawer-v0", "dmg_envs.envs.mug_drawer:MugDrawerEnv", 500,
               "dmg_envs.datagen.demonstrators:MugDrawerDemonstrator"),
+    TaskEntry("tray_lift", "dmg/TwoArmTrayLift-v0", "dmg_envs.envs.tray_lift:TwoArmTrayLiftEnv", 400,
+              "dmg_envs.datagen.demonstrators:TrayLiftDemonstrator"),
 )}
 
 ENTRY_POINTS = {entry.env_id: entry.entry_point for entry in TASKS.values()}

@@ -58,3 +58,23 @@ def test_render_without_mode_returns_none():
     env = gym.make("dmg/Stack-v0")
     env.reset(seed=0)
     assert env.render() is None
+
+
+@pytest.mark.parametrize("camera", ["agentview", "frontview"])
+def test_a_two_arm_scene_frames_both_arms(camera):
+    """Each arm, moved alone, changes the shared cameras' frames; each has an eye-in-hand camera of its own."""
+    env = gym.make("dmg/TwoArmTrayLift-v0", render_mode="rgb_array", width=160, height=120)
+    task = env.unwrapped
+    env.reset(seed=0)
+    for moving in (0, 1):
+        before = task.render_frame(camera).astype(int)
+        for _ in range(8):
+            action = np.zeros(14, dtype=np.float32)
+            action[7 * moving:7 * moving + 3] = (0.3, 0.0, 0.6)
+            env.step(action)
+        changed = np.any(np.abs(task.render_frame(camera).astype(int) - before) > 30, axis=-1).mean()
+        assert changed > 0.005, f"robot{moving} is not in view of {camera}"
+    hands = [task.render_frame(f"robot{k}_eye_in_hand").astype(int) for k in (0, 1)]
+    assert min(hand.std() for hand in hands) > 10
+    assert np.abs(hands[0] - hands[1]).mean() > 5
+    env.close()

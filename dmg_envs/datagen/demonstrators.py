@@ -14,6 +14,7 @@ import numpy as np
 
 from dmg_envs.envs.base import MAX_DELTA_POS, MAX_DELTA_ROT
 from dmg_envs.envs.mug_drawer import MUG_HALF_HEIGHT
+from dmg_envs.envs.tray_lift import CUBE_HALF, TRAY_PLATE_HALF_THICKNESS
 from dmg_envs.sim.transforms import quat_to_mat, rotation_error, rotvec_to_mat, yaw_of
 
 GRIPPER_DOWN = np.diag([1.0, -1.0, -1.0])  # TCP z axis pointing down, x along world x
@@ -37,13 +38,16 @@ def nearest_turn(target: float, current: float, period: float) -> float:
 
 
 class _Move:
-    """A minimum-jerk move of the TCP from its pose at planning time to a target, with a gripper command."""
+    """A minimum-jerk move of the TCP from its pose at planning time to a target, with a gripper command.
+    A `barrier` move holds still until every arm's move is a barrier; then all end on the same step, so
+    that what the arms plan next starts together (a coordinated lift)."""
 
     def __init__(self, start: np.ndarray, start_yaw: float, target: np.ndarray, target_yaw: float,
-                 gripper: float, steps: int):
+                 gripper: float, steps: int, barrier: bool = False):
         self.start, self.target, self.gripper, self.steps = start, target, gripper, max(1, steps)
         self.start_yaw, self.target_yaw = start_yaw, target_yaw
         self.step = 0
+        self.barrier, self.released = barrier, False
 
     def desired(self) -> tuple[np.ndarray, float]:
         progress = min_jerk((self.step + 1) / self.steps)
@@ -52,25 +56,50 @@ class _Move:
 
     @property
     def done(self) -> bool:
-        return self.step >= self.steps
+        return self.released if self.barrier else self.step >= self.steps
 
 
 class ScriptedDemonstrator(ABC):
-    """A phase-by-phase demonstrator: `action = demonstrator(obs)`. Each phase is planned when it starts,
-    from what the demonstrator sees then (`_plan`), and played as a minimum-jerk move.
+    """A phase-by-phase demonstrator: `action = demonstrator(obs)`. Each arm's phases are planned when they
+    start, from what the demonstrator sees then (`_plan`, with `self.arm`, `self.phase` and `self.move` the
+    planning arm's), and played as minimum-jerk moves. Two-armed tasks list both arms in `ARMS`; their
+    actions are concatenated, and barrier moves (`_Move(barrier=True)`) let the arms start a phase together.
 
     Args:
         rng: seeds the imperfections.
         speed: typical TCP speed of free moves [m/s].
     """
 
+    ARMS: tuple[str, ...] = ("robot0",)
+    _IDLE = np.array([0, 0, 0, 0, 0, 0, -1.0], dtype=np.float32)  # a finished arm: still, gripper open
+
     def __init__(self, rng: np.random.Generator, speed: float = 0.25):
         self.rng, self.speed = rng, speed
         self.reset()
 
     def reset(self) -> None:
-        self.phase, self.move = 0, None
-        self.done = False
+        self._phases = dict.fromkeys(self.ARMS, 0)
+        self._moves: dict[str, _Move | None] = dict.fromkeys(self.ARMS)
+        self._finished = dict.fromkeys(self.ARMS, False)
+        self.arm = self.ARMS[0]
+
+    @property
+    def phase(self) -> int:
+        """The planning arm's next phase."""
+        return self._phases[self.arm]
+
+    @property
+    def move(self) -> _Move | None:
+        """The planning arm's last move."""
+        return self._moves[self.arm]
+
+    @property
+    def done(self) -> bool:
+        return all(self._finished.values())
+
+    def phase_of(self, arm: str) -> int:
+        """The phase `arm` has reached (its next one to plan)."""
+        return self._phases[arm]
 
     def _steps(self, distance: float, minimum: int) -> int:
         nominal = distance / self.speed / 0.05
@@ -78,22 +107,43 @@ class ScriptedDemonstrator(ABC):
 
     @abstractmethod
     def _plan(self, obs: dict) -> _Move | None:
-        """The move of phase `self.phase` (None: the demonstration is over)."""
+        """The move of `self.arm`'s phase `self.phase` (None: that arm's demonstration is over)."""
 
     def __call__(self, obs: dict) -> np.ndarray:
-        if self.move is None or self.move.done:
-            self.move = self._plan(obs) if not self.done else None
-            if self.move is None:
-                self.done = True
-                return np.array([0, 0, 0, 0, 0, 0, -1.0], dtype=np.float32)
-            self.phase += 1
-        position, yaw = self.move.desired()
-        self.move.step += 1
+        for arm in self.ARMS:
+            self._advance(arm, obs)
+        moves = [self._moves[arm] for arm in self.ARMS if not self._finished[arm]]
+        if len(self.ARMS) > 1 and moves and all(move.barrier for move in moves):
+            for move in moves:
+                move.released = True
+            for arm in self.ARMS:
+                self._advance(arm, obs)
+        return np.concatenate([self._arm_action(arm, obs) for arm in self.ARMS]) if len(self.ARMS) > 1 \
+            else self._arm_action(self.ARMS[0], obs)
+
+    def _advance(self, arm: str, obs: dict) -> None:
+        """Plan `arm`'s next phase if its move is over."""
+        move = self._moves[arm]
+        if self._finished[arm] or (move is not None and not move.done):
+            return
+        self.arm = arm
+        move = self._moves[arm] = self._plan(obs)
+        if move is None:
+            self._finished[arm] = True
+        else:
+            self._phases[arm] += 1
+
+    def _arm_action(self, arm: str, obs: dict) -> np.ndarray:
+        move = self._moves[arm]
+        if self._finished[arm] or move is None:
+            return self._IDLE.copy()
+        position, yaw = move.desired()
+        move.step += 1
         action = np.zeros(7)
-        action[:3] = (position - obs["robot0_eef_pos"]) / MAX_DELTA_POS
+        action[:3] = (position - obs[f"{arm}_eef_pos"]) / MAX_DELTA_POS
         target_mat = rotvec_to_mat([0.0, 0.0, yaw]) @ GRIPPER_DOWN
-        action[3:6] = rotation_error(target_mat, quat_to_mat(obs["robot0_eef_quat"])) / MAX_DELTA_ROT
-        action[6] = self.move.gripper
+        action[3:6] = rotation_error(target_mat, quat_to_mat(obs[f"{arm}_eef_quat"])) / MAX_DELTA_ROT
+        action[6] = move.gripper
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
 
@@ -225,4 +275,77 @@ class MugDrawerDemonstrator(ScriptedDemonstrator):
             target = np.array([spot[0] + offset[0], spot[1] + offset[1],
                                drawer[2] + MUG_HALF_HEIGHT + offset[2] + jitter(-0.002, 0.0)])
             return _Move(eef, yaw, target, yaw, 1.0, int(self.rng.integers(12, 17)))
+        raise AssertionError(f"unknown phase {phase!r}")
+
+
+class TrayLiftDemonstrator(ScriptedDemonstrator):
+    """Each arm picks its cube, sets it on its half of the tray and takes the tray's handle on its side;
+    when both hold their handles, both lift together (a barrier, then moves of one shared duration)."""
+
+    ARMS = ("robot0", "robot1")
+    PHASES = ("over_cube", "look", "around_cube", "grip", "lift_cube", "over_spot", "lower", "let_go", "back_up",
+              "over_handle", "look", "onto_handle", "grip", "ready", "lift_tray", "hold")
+    SPOT_Y = 0.07  # [m] where a cube goes: this far from the tray's centre, towards its arm's handle
+    CARRY_CLEARANCE = 0.09  # [m] of a carried cube's bottom over the tray's plate
+    LIFT = 0.16  # [m] how high the tray is lifted
+
+    def _plan(self, obs: dict) -> _Move | None:
+        if self.phase >= len(self.PHASES):
+            return None
+        phase, arm = self.PHASES[self.phase], self.arm
+        index = self.ARMS.index(arm)
+        side = -1.0 if index == 0 else 1.0  # robot0's half of the tray is its -y side
+        eef, yaw = obs[f"{arm}_eef_pos"], tcp_yaw(obs[f"{arm}_eef_quat"])
+        cube, tray, handle = obs[f"cube{index}_pos"], obs["tray_pos"], obs[f"tray_handle{index}_pos"]
+        tray_yaw = tcp_yaw(obs["tray_quat"])
+        jitter = self.rng.uniform
+        hold = self.move.gripper if self.move is not None else -1.0
+
+        def still(gripper: float, low: int, high: int) -> _Move:
+            return _Move(eef, yaw, eef, yaw, gripper, int(self.rng.integers(low, high)))
+
+        if phase == "look":
+            return still(hold, 1, 5)
+        if phase == "grip":
+            return still(1.0, 5, 8)
+        if phase == "let_go":  # until the fingers are clear of the cube: backing up sooner can drag it along
+            return still(-1.0, 8, 11)
+        if phase == "ready":  # holding the handle, until the other arm holds its own
+            return _Move(eef, yaw, eef, yaw, 1.0, 1, barrier=True)
+        if phase == "hold":
+            return still(1.0, 8, 12)
+        if phase == "back_up":
+            return _Move(eef, yaw, eef + np.array([0.0, 0.0, jitter(0.05, 0.08)]), yaw, -1.0,
+                         int(self.rng.integers(9, 13)))
+        if phase == "over_cube":  # fingers across two faces
+            target_yaw = nearest_turn(tcp_yaw(obs[f"cube{index}_quat"]), yaw, math.pi / 2) + math.radians(jitter(-3, 3))
+            target = cube + np.array([jitter(-0.004, 0.004), jitter(-0.004, 0.004), jitter(0.07, 0.1)])
+            return _Move(eef, yaw, target, target_yaw, -1.0, self._steps(np.linalg.norm(target - eef), 15))
+        if phase == "around_cube":
+            target = cube + np.array([jitter(-0.003, 0.003), jitter(-0.003, 0.003), jitter(-0.004, 0.002)])
+            return _Move(eef, yaw, target, yaw, -1.0, int(self.rng.integers(12, 17)))
+        offset = eef - cube  # where the hand holds the cube
+        plate_top = tray[2] + TRAY_PLATE_HALF_THICKNESS
+        spot = tray + rotvec_to_mat((0.0, 0.0, tray_yaw)) @ np.array([0.0, side * self.SPOT_Y, 0.0])
+        if phase == "lift_cube":
+            carry_z = plate_top + self.CARRY_CLEARANCE + CUBE_HALF + offset[2] + jitter(0.0, 0.02)
+            return _Move(eef, yaw, np.array([eef[0], eef[1], carry_z]), yaw, 1.0, int(self.rng.integers(10, 15)))
+        if phase == "over_spot":
+            target = np.array([spot[0] + offset[0] + jitter(-0.005, 0.005), spot[1] + offset[1] + jitter(-0.005, 0.005),
+                               eef[2]])
+            return _Move(eef, yaw, target, yaw, 1.0, self._steps(np.linalg.norm(target - eef), 15))
+        if phase == "lower":  # until the cube is just above the plate
+            target = np.array([eef[0], eef[1], plate_top + CUBE_HALF + offset[2] + jitter(0.002, 0.006)])
+            return _Move(eef, yaw, target, yaw, 1.0, int(self.rng.integers(12, 17)))
+        if phase == "over_handle":  # fingers to close across the bar, which runs along the tray's x axis
+            target = handle + np.array([jitter(-0.004, 0.004), jitter(-0.003, 0.003), jitter(0.07, 0.09)])
+            target_yaw = nearest_turn(tray_yaw, yaw, math.pi) + math.radians(jitter(-3, 3))
+            return _Move(eef, yaw, target, target_yaw, -1.0, self._steps(np.linalg.norm(target - eef), 15))
+        if phase == "onto_handle":
+            target = handle + np.array([jitter(-0.004, 0.004), jitter(-0.002, 0.002), jitter(-0.004, 0.0)])
+            return _Move(eef, yaw, target, yaw, -1.0, int(self.rng.integers(12, 17)))
+        if phase == "lift_tray":  # both arms plan this on the same step: one duration for both
+            if index == 0:
+                self._lift_steps = int(self.rng.integers(25, 31))
+            return _Move(eef, yaw, eef + np.array([0.0, 0.0, self.LIFT]), yaw, 1.0, self._lift_steps)
         raise AssertionError(f"unknown phase {phase!r}")

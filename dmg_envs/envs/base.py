@@ -65,7 +65,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
     """Table-top manipulation with one or more Panda arms.
 
-    Subclasses declare the scene (`OBJECTS`, `FIXTURES`, `NUM_ARMS`), `SUBTASKS` and the extra
+    Subclasses declare the scene (`OBJECTS`, `FIXTURES`, `NUM_ARMS`, `ARM_LAYOUT`), `SUBTASKS` and the extra
     observations (`OBSERVED_FRAMES`, `RELATIVE_OBSERVATIONS`), and implement `_place_objects`,
     `_task_info` (the subtask signals and success) and `_dense_reward`; observations of the arms, objects,
     articulated parts and fixtures come for free.
@@ -103,7 +103,8 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         self.reward_type, self.reset_distribution = reward_type, reset_distribution
         self.render_mode, self.width, self.height = render_mode, int(width), int(height)
 
-        self.model = scene.build_table_scene(self.OBJECTS, num_arms=self.NUM_ARMS, fixtures=self.FIXTURES).compile()
+        self.model = scene.build_table_scene(self.OBJECTS, num_arms=self.NUM_ARMS, fixtures=self.FIXTURES,
+                                             layout=self.ARM_LAYOUT).compile()
         self.data = mujoco.MjData(self.model)
         self.substeps = round(1.0 / (CONTROL_FREQ * self.model.opt.timestep))
         self.control_dt = self.substeps * self.model.opt.timestep

@@ -45,6 +45,7 @@ class TaskInterface:
     OBJECTS: tuple[SceneObject, ...] = ()
     FIXTURES: tuple[Fixture, ...] = ()
     NUM_ARMS = 1
+    ARM_LAYOUT: str | None = None  # where the arms stand (`sim.scene.ARM_LAYOUTS`); None: the default for NUM_ARMS
     # Subtasks per arm, in order (`subtask_spec`).
     SUBTASKS: dict[str, tuple[Subtask, ...]] = {}
     # The table-top rectangle ((x_low, y_low), (x_high, y_high)) [m] that perturbations keep objects in.

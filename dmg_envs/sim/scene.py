@@ -1,8 +1,9 @@
 """Scene assembly with `mujoco.MjSpec`: a table, one or more Panda arms and the task's objects.
 
 Builders are pure functions that return a fresh spec; every name Python refers to is a constant here.
-Collision bits: the world and objects use contype 1 / conaffinity 3, the arm contype 2 / conaffinity 0,
-so the arm touches the table and objects but never itself.
+Collision bits: the world and objects use contype 1 / conaffinity 7; arm k uses contype 2 << k and the
+other arm's bit as conaffinity, so an arm touches the table, the objects and the other arm but never
+itself (the real robot's controller prevents self-collision; filtering it keeps physics fast).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from dmg_envs.errors import InvalidConfigError
 from dmg_envs.sim.objects import Fixture, Frame, Geom, Part, SceneObject, yaw_quat
 
 _HERE = Path(__file__).resolve().parent
@@ -20,6 +22,14 @@ PANDA_XML = _HERE.parent / "assets" / "panda" / "panda.xml"
 TABLE_TOP_Z = 0.8  # [m], as robosuite's table arena
 TABLE_HALF_SIZE = (0.4, 0.4, 0.025)  # [m]
 ARM_BASE_POS = (-0.56, 0.0, TABLE_TOP_Z)  # [m], a pedestal behind the table edge
+# Where the arms stand: per layout, one (x, y, yaw) [m, m, rad] per arm on the table-top plane.
+# "opposed": across the table from each other (robot1 faces robot0); "parallel": side by side behind the
+# table, facing +x, robot0 on the right (-y), as a two-armed torso (DexMimicGen's Tray Lift and Pouring).
+ARM_LAYOUTS = {
+    "single": ((ARM_BASE_POS[0], 0.0, 0.0),),
+    "opposed": ((ARM_BASE_POS[0], 0.0, 0.0), (-ARM_BASE_POS[0], 0.0, np.pi)),
+    "parallel": ((ARM_BASE_POS[0], -0.25, 0.0), (ARM_BASE_POS[0], 0.25, 0.0)),
+}
 PHYSICS_TIMESTEP = 0.002  # [s]; 25 substeps per 20 Hz control step, as robosuite
 
 # Names inside the arm MJCF; attached arms carry a prefix such as "robot0_".
@@ -35,7 +45,14 @@ EYE_IN_HAND_CAMERA = "eye_in_hand"
 HOME_KEY = "home"
 ROOT_BODY = "link0"
 
-WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
+WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 7
+ARM_CONTYPE = 2  # of arm 0; arm k uses ARM_CONTYPE << k
+
+
+def arm_collision_bits(index: int, num_arms: int) -> tuple[int, int]:
+    """(contype, conaffinity) of arm `index`'s geoms: its own bit, and every other arm's."""
+    others = sum(ARM_CONTYPE << k for k in range(num_arms) if k != index)
+    return ARM_CONTYPE << index, others
 
 
 def arm_prefix(index: int) -> str:
@@ -59,7 +76,7 @@ def look_at_quat(pos: np.ndarray, target: np.ndarray, up: tuple[float, float, fl
 
 # name: (position, look-at target) in the world frame [m]
 CAMERAS = {
-    "agentview": ((0.75, 0.0, 1.45), (-0.1, 0.0, 0.88)),
+    "agentview": ((0.75, 0.0, 1.45), (-0.1, 0.0, 0.88)),  # in front, facing the arm(s)
     "frontview": ((1.3, 0.0, 1.4), (0.0, 0.0, 0.9)),
     "sideview": ((0.0, 1.2, 1.3), (0.0, 0.0, 0.85)),
     "birdview": ((0.0, 0.0, 2.2), (0.0, 0.0, 0.8)),
@@ -78,14 +95,14 @@ def arm_home_qpos() -> np.ndarray:
 
 
 def build_table_scene(objects: tuple[SceneObject, ...] = (), num_arms: int = 1,
-                      fixtures: tuple[Fixture, ...] = ()) -> mujoco.MjSpec:
+                      fixtures: tuple[Fixture, ...] = (), layout: str | None = None) -> mujoco.MjSpec:
     """Table, arm(s) on pedestals, free `objects` and kinematic `fixtures`, ready to compile.
 
-    Arms are attached with prefixes robot0_, robot1_; with two arms they face each other across
-    the table's y axis. An object is a body with a free joint `<name>_joint`, its geoms (see `Geom.name`)
-    and a site `<name>_site` at its origin. A fixture is a mocap body standing on the table (x, y and yaw
-    from `pos_xy_yaw`), moved by setting its mocap pose; its parts are child bodies with a joint
-    `<part>_joint`. Every `Frame` becomes a site of its own name.
+    Arms are attached with prefixes robot0_, robot1_, where `layout` (a key of `ARM_LAYOUTS`; default
+    "single" for one arm, "opposed" for two) puts them. An object is a body with a free joint
+    `<name>_joint`, its geoms (see `Geom.name`) and a site `<name>_site` at its origin. A fixture is a
+    mocap body standing on the table (x, y and yaw from `pos_xy_yaw`), moved by setting its mocap pose;
+    its parts are child bodies with a joint `<part>_joint`. Every `Frame` becomes a site of its own name.
     """
     spec = mujoco.MjSpec()
     spec.modelname = "dmg_table_scene"
@@ -120,16 +137,23 @@ def build_table_scene(objects: tuple[SceneObject, ...] = (), num_arms: int = 1,
     for name, (pos, target) in CAMERAS.items():
         world.add_camera(name=name, pos=pos, quat=look_at_quat(np.array(pos), np.array(target)), fovy=45)
 
-    for index in range(num_arms):
-        yaw = 0.0 if index == 0 else np.pi
-        base = np.array(ARM_BASE_POS) if index == 0 else np.array([-ARM_BASE_POS[0], 0.0, TABLE_TOP_Z])
+    layout = layout or ("single" if num_arms == 1 else "opposed")
+    if layout not in ARM_LAYOUTS or len(ARM_LAYOUTS[layout]) != num_arms:
+        valid = [name for name, places in ARM_LAYOUTS.items() if len(places) == num_arms]
+        raise InvalidConfigError(f"arm layout {layout!r} is not valid for {num_arms} arm(s); choose one of {valid}")
+    for index, (x, y, yaw) in enumerate(ARM_LAYOUTS[layout]):
+        base = np.array([x, y, TABLE_TOP_Z])
         pedestal = world.add_body(name=f"{arm_prefix(index)}pedestal", pos=base - np.array([0, 0, 0.4]))
-        # The pedestal touches objects only (conaffinity 1 never matches the arm's contype 2).
+        # The pedestal touches objects only (conaffinity 1 matches no arm's contype bit).
         pedestal.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=(0.12, 0.12, 0.4), rgba=(0.25, 0.25, 0.28, 1),
                           contype=1, conaffinity=1)
         frame = world.add_frame(pos=base, quat=(np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)))
         arm = load_arm_spec()
         arm.delete(arm.key(HOME_KEY))  # the scene's qpos is written at reset; a keyframe would mismatch sizes
+        contype, conaffinity = arm_collision_bits(index, num_arms)
+        for geom in arm.geoms:
+            if geom.contype:  # visual geoms stay out of collisions
+                geom.contype, geom.conaffinity = contype, conaffinity
         spec.attach(arm, prefix=arm_prefix(index), frame=frame)
 
     for obj in objects:
