@@ -50,10 +50,11 @@ def policy_rng(seed: int) -> np.random.Generator:
 
 def _with_noise(policy: Callable[[Any], np.ndarray], noise: float,
                 rng: np.random.Generator) -> Callable[[Any], np.ndarray]:
-    """`policy` with Gaussian noise on the arm's six motion commands (the gripper command is kept)."""
+    """`policy` with Gaussian noise on each arm's six motion commands (the gripper commands are kept)."""
     def noisy(observation: Any) -> np.ndarray:
         action = np.array(policy(observation), dtype=np.float32)
-        action[:6] = np.clip(action[:6] + rng.normal(0.0, noise, size=6), -1.0, 1.0)
+        per_arm = action.reshape(-1, 7)  # a view: 7 values per arm
+        per_arm[:, :6] = np.clip(per_arm[:, :6] + rng.normal(0.0, noise, size=(len(per_arm), 6)), -1.0, 1.0)
         return action
 
     return noisy

@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dmg_envs.datagen.schedule import SubtaskSchedule
 from dmg_envs.datagen.segmentation import Segment, segment_demo
 from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.dmp import CartesianDMP, quaternion
@@ -122,32 +123,154 @@ class _SubtaskPlan:
         self.gripper = demo.gripper_actions[segment.arm][segment.start:segment.end]
 
 
+class _ArmExpert:
+    """One arm's part of the expert: its subtask plans, the DMP it is running, and recovery."""
+
+    def __init__(self, task: Any, arm: str, demo: SourceDemo, segments: list[Segment], dt: float, num_basis: int,
+                 alpha: float):
+        self.task, self.arm, self.dt = task, arm, dt
+        self.subtasks = task.subtask_spec[arm]
+        self.plans = [_SubtaskPlan(demo, segment, dt, num_basis, alpha) for segment in segments]
+        self.owners = [task.reference_owner(segment.reference) for segment in segments]
+        # Picks: subtasks that end holding their reference, a movable object, in the demo.
+        self.picks = [index for index, segment in enumerate(segments) if segment.reference in task.movable_objects
+                      and demo.touches[arm][segment.reference][segment.end]]
+        self.demo_signals = demo.signals
+        self.index, self.lost_for = 0, 0
+        self.gripper_held = -1.0  # the gripper command while waiting to start a subtask
+
+    def start(self, index: int) -> None:
+        """Plan subtask `index` from the current pose: the reference's equivalent frame nearest the gripper,
+        and the DMP started there."""
+        self.index, self.steps_in_subtask = index, 0
+        self.stalled_for, self.history = 0, []
+        plan = self.plans[index]
+        self._choose_frame(plan)
+        start = invert_pose(self.frame.frame) @ self.task.eef_pose(self.arm) @ invert_pose(self.tool_turn)
+        plan.dmp.reset(start=(start[:3, 3], mat_to_quat(start[:3, :3])),
+                       goal=(plan.goal[:3, 3], mat_to_quat(plan.goal[:3, :3])))
+
+    def action(self) -> np.ndarray:
+        """One DMP step of the running subtask, as this arm's 7 action values."""
+        plan = self.plans[self.index]
+        current = self._upright_reference(plan) @ self.turn
+        jumped = self.frame.update(current, self.task.in_contact(self.owners[self.index], self.arm))
+        if jumped and plan.dmp.position.distance_to_goal() < REWIND_DISTANCE:
+            self.rewind()
+        position, orientation = plan.dmp.step(self.dt)
+        self.history.append(plan.dmp.snapshot())
+        target = self.frame.frame @ pose_from_pos_quat(position, orientation) @ self.tool_turn
+        current = self.task.eef_pose(self.arm)
+        action = np.zeros(7)
+        action[:3] = (target[:3, 3] - current[:3, 3]) / MAX_DELTA_POS
+        action[3:6] = quaternion.rotation_between(mat_to_quat(target[:3, :3]),
+                                                  mat_to_quat(current[:3, :3])) / MAX_DELTA_ROT
+        action[6] = self.gripper_held = float(plan.gripper[self._demo_step(plan)])
+        return action
+
+    def goal_pose(self) -> np.ndarray:
+        """Where the running subtask's DMP ends, in the world, as the reference stands now (4x4)."""
+        return self.frame.frame @ self.plans[self.index].goal @ self.tool_turn
+
+    def done(self, info: dict[str, Any], last: bool, tolerances: tuple[float, float]) -> bool:
+        """After a step: whether the running subtask is over (its DMP converged and its signal fired, or it
+        ran far past the demo's duration); a pick whose DMP converged without its signal is rewound."""
+        self.steps_in_subtask += 1
+        if last:
+            return False
+        plan = self.plans[self.index]
+        fired = bool(info.get(self.subtasks[self.index].signal, False))
+        converged = plan.dmp.converged(*tolerances)
+        self.stalled_for = self.stalled_for + 1 if converged and not fired else 0
+        if fired and converged:
+            return True
+        if self.index in self.picks and self.stalled_for > STALL_STEPS:
+            self.rewind()  # the grasp did not take: approach again
+            return False
+        return self.steps_in_subtask > 2 * plan.segment.length + 20  # long past the demo's duration: move on
+
+    def _upright_reference(self, plan: _SubtaskPlan) -> np.ndarray:
+        return upright_frame(self.task.reference_pose(plan.segment.reference))
+
+    def _choose_frame(self, plan: _SubtaskPlan) -> None:
+        """The reference's current frame, turned to the equivalent pose nearest the gripper."""
+        raw = self._upright_reference(plan)
+        self.turn, self.tool_turn = nearest_equivalent(raw, plan.goal, self.task.eef_pose(self.arm),
+                                                       self.task.yaw_symmetry(plan.segment.reference), TOOL_TURNS)
+        self.frame = ReferenceFrame(raw @ self.turn)
+
+    def rewind(self) -> None:
+        """Take the running subtask's DMP back to where it was `REWIND_DISTANCE` from its goal (in the
+        reference frame, which may have moved since), or start the subtask afresh if it never was."""
+        plan = self.plans[self.index]
+        while self.history:
+            snapshot = self.history.pop()
+            if np.linalg.norm(plan.goal[:3, 3] - snapshot[0][0]) >= REWIND_DISTANCE:
+                self.history.append(snapshot)
+                # The same equivalent pose as before, where the reference is now: the snapshot is in its terms.
+                self.frame = ReferenceFrame(self._upright_reference(plan) @ self.turn)
+                plan.dmp.restore(snapshot)
+                self.stalled_for = 0
+                return
+        self.start(self.index)
+
+    def _demo_step(self, plan: _SubtaskPlan) -> int:
+        """The demo step that the current phase stands for (the DMP has just been stepped)."""
+        dmp = plan.dmp.position
+        elapsed = -dmp.demo_duration * math.log(max(dmp.phase, 1e-12)) / dmp.phase_system.alpha_s
+        return min(max(round(elapsed / self.dt) - 1, 0), plan.segment.length - 1)
+
+    def lost_pick(self, info: dict[str, Any]) -> int | None:
+        """The earlier pick subtask whose object has left the fingers while the demo still held it, if any."""
+        plan = self.plans[self.index]
+        step = plan.segment.start + self._demo_step(plan)
+        for pick in self.picks:
+            if pick >= self.index:
+                break
+            signal = self.subtasks[pick].signal
+            held_in_demo = self.demo_signals[signal][max(step - LOST_WINDOW, 0):step + LOST_WINDOW + 1].all()
+            if held_in_demo and not info.get(signal, False):
+                self.lost_for += 1
+                if self.lost_for >= LOST_STEPS:
+                    self.lost_for = 0
+                    return pick
+                return None
+        self.lost_for = 0
+        return None
+
+
 class DMPExpert(gym.Wrapper):
     """Drive a dmg-envs task with DMPs learnt from one source demo, adapting to moving references.
 
-    The source demo is split into subtasks (`segment_demo`), each relative to its reference (an object, a
-    fixture, a part such as a drawer, or a named frame such as its handle). Each subtask's TCP path is
-    encoded as a Cartesian DMP in the reference's upright frame, held still from the moment the arm
-    touches the reference (the arm moves it then). Every control step the DMP is integrated one control period in
-    that frame and mapped to the world through the reference's current frame, so the whole path moves
-    and turns with the reference, not only its goal: a drawer in a turned cabinet is pulled along the
+    The source demo is split into subtasks per arm (`segment_demo`), each relative to its reference (an
+    object, a fixture, a part such as a drawer, or a named frame such as its handle). Each subtask's TCP
+    path is encoded as a Cartesian DMP in the reference's upright frame, held still from the moment the arm
+    touches the reference (the arm moves it then). Every control step the DMP is integrated one control
+    period in that frame and mapped to the world through the reference's current frame, so the whole path
+    moves and turns with the reference, not only its goal: a drawer in a turned cabinet is pulled along the
     turned axis, and an object that drifts is followed without lag. For references with yaw symmetry (a
     cube: 4) and for the gripper's own half-turn symmetry, the equivalent pose nearest the gripper is
     used. The gripper follows the demo by phase. A subtask ends when its DMP has converged and its
-    signal has fired; the last one ends with the episode.
+    signal has fired; an arm's last one ends with the episode.
+
+    Two arms: each runs its own queue of subtasks, scheduled by kind (`SubtaskSchedule`): a sequential
+    subtask waits until its partner has ended; the two halves of a coordination subtask start on the same
+    step, with DMPs of the same duration (the segments are aligned), and end on the same step. Each arm
+    follows the reference in its own frame, held only while that arm touches it: a tray held by one arm
+    and moved still moves the other arm's goal. An arm waiting to start holds still.
 
     Recovery: a reference that jumps (more than 2 cm or 0.2 rad in a step) during the final approach
     (the DMP within 6 cm of its goal), or a pick whose DMP has converged without its signal firing,
     rewinds the DMP to where it was 6 cm from its goal, so the approach is made again where the
     reference now is; an object picked by an earlier subtask that leaves the fingers while the demo still
-    held it sends the expert back to that subtask.
+    held it sends that arm back to that subtask.
 
     `predict(obs, state=None, episode_start=None, deterministic=True)` follows SB3 (also with SB3's
     `evaluate_policy`); calling it twice for one step gives one action and one DMP step.
-    `info["expert"]` reports the subtask index and phase each step.
+    `info["expert"]` reports, per arm, the subtask index, its DMP's phase and whether it runs (or waits).
 
     Args:
-        env: a dmg-envs environment (static or dynamic), delta control mode, one arm.
+        env: a dmg-envs environment (static or dynamic), delta control mode, one or two arms.
         demo: the source demonstration (recorded in the same task).
         num_basis, alpha: DMP kernels and gain (K = alpha^2 / 4, D = alpha).
         position_tolerance, rotation_tolerance: convergence [m], [rad].
@@ -159,46 +282,46 @@ class DMPExpert(gym.Wrapper):
         task = env.unwrapped
         if task.control_mode != "delta":
             raise InvalidConfigError("DMPExpert drives the env with delta actions: make it with control_mode='delta'")
-        if len(task.arms) != 1:
-            raise InvalidConfigError("DMPExpert handles one arm; bimanual coordination is not implemented yet")
         self._task, self._dt = task, task.control_dt
-        self._arm = task.arms[0]
-        self._subtasks = task.subtask_spec[self._arm]
-        segments = segment_demo(demo, task.subtask_spec)[self._arm]
-        self._plans = [_SubtaskPlan(demo, segment, self._dt, num_basis, alpha) for segment in segments]
-        self._owners = [task.reference_owner(segment.reference) for segment in segments]
-        # Picks: subtasks that end holding their reference, a movable object, in the demo.
-        self._picks = [index for index, segment in enumerate(segments) if segment.reference in task.movable_objects
-                       and demo.touches[self._arm][segment.reference][segment.end]]
-        self._demo_signals = demo.signals
+        self._schedule = SubtaskSchedule(task.subtask_spec)
+        segments = segment_demo(demo, task.subtask_spec)
+        self._arms = {arm: _ArmExpert(task, arm, demo, segments[arm], self._dt, num_basis, alpha) for arm in task.arms}
         self.position_tolerance, self.rotation_tolerance = position_tolerance, rotation_tolerance
+
+    def arm_expert(self, arm: str = "robot0") -> _ArmExpert:
+        """The part of the expert that drives `arm` (its plans, running DMP and frame)."""
+        return self._arms[arm]
+
+    def goal_pose(self, arm: str = "robot0") -> np.ndarray:
+        """Where `arm`'s running subtask ends, in the world, as its reference stands now (4x4)."""
+        return self._arms[arm].goal_pose()
 
     # ------------------------------------------------------------------ gymnasium
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        self._lost_for = 0
-        self._start_subtask(0)
+        self._action = None
+        self._schedule.reset()
+        for expert in self._arms.values():
+            expert.lost_for, expert.gripper_held = 0, -1.0
+        self._start_ready()
         info["expert"] = self._report()
         return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._action = None  # the next predict makes the next DMP step
-        self._steps_in_subtask += 1
-        plan = self._plans[self._index]
-        lost = self._lost_pick(info)
-        if lost is not None:
-            self._start_subtask(lost)
-        elif self._index < len(self._plans) - 1:
-            fired = bool(info.get(self._subtasks[self._index].signal, False))
-            converged = plan.dmp.converged(self.position_tolerance, self.rotation_tolerance)
-            self._stalled_for = self._stalled_for + 1 if converged and not fired else 0
-            if fired and converged:
-                self._start_subtask(self._index + 1)
-            elif self._index in self._picks and self._stalled_for > STALL_STEPS:
-                self._rewind()  # the grasp did not take: approach again
-            elif self._steps_in_subtask > 2 * plan.segment.length + 20:
-                self._start_subtask(self._index + 1)  # long past the demo's duration: move on
+        schedule, tolerances = self._schedule, (self.position_tolerance, self.rotation_tolerance)
+        done = {}
+        for arm, expert in self._arms.items():
+            if not schedule.running[arm]:
+                continue
+            lost = expert.lost_pick(info)
+            if lost is not None:
+                schedule.restart(arm, lost)
+            else:
+                done[arm] = expert.done(info, schedule.is_last(arm), tolerances)
+        schedule.finish(done)
+        self._start_ready()
         info["expert"] = self._report()
         return obs, reward, terminated, truncated, info
 
@@ -214,21 +337,13 @@ class DMPExpert(gym.Wrapper):
         return (action[None] if self._is_batched(observation) else action), state
 
     def _next_action(self) -> np.ndarray:
-        plan = self._plans[self._index]
-        current = self._upright_reference(plan) @ self._turn
-        jumped = self._frame.update(current, self._task.in_contact(self._owners[self._index], self._arm))
-        if jumped and plan.dmp.position.distance_to_goal() < REWIND_DISTANCE:
-            self._rewind()
-        position, orientation = plan.dmp.step(self._dt)
-        self._history.append(plan.dmp.snapshot())
-        target = self._frame.frame @ pose_from_pos_quat(position, orientation) @ self._tool_turn
-        current = self._task.eef_pose(self._arm)
-        action = np.zeros(7)
-        action[:3] = (target[:3, 3] - current[:3, 3]) / MAX_DELTA_POS
-        action[3:6] = quaternion.rotation_between(mat_to_quat(target[:3, :3]),
-                                                  mat_to_quat(current[:3, :3])) / MAX_DELTA_ROT
-        action[6] = self._gripper(plan)
-        return np.clip(action, -1.0, 1.0).astype(np.float32)
+        parts = []
+        for arm, expert in self._arms.items():
+            if self._schedule.running[arm]:
+                parts.append(expert.action())
+            else:  # waiting for a partner: hold still, the gripper as it was
+                parts.append(np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, expert.gripper_held]))
+        return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
 
     def _is_batched(self, observation: Any) -> bool:
         space = self.observation_space
@@ -238,69 +353,15 @@ class DMPExpert(gym.Wrapper):
         return observation is not None and np.ndim(observation) > len(space.shape)
 
     # ------------------------------------------------------------------ internals
-    def _start_subtask(self, index: int) -> None:
-        """Plan subtask `index` from the current pose: the reference's equivalent frame nearest the gripper,
-        and the DMP started there."""
-        self._index, self._steps_in_subtask, self._action = index, 0, None
-        self._stalled_for, self._history = 0, []
-        plan = self._plans[index]
-        self._choose_frame(plan)
-        start = invert_pose(self._frame.frame) @ self._task.eef_pose(self._arm) @ invert_pose(self._tool_turn)
-        plan.dmp.reset(start=(start[:3, 3], mat_to_quat(start[:3, :3])),
-                       goal=(plan.goal[:3, 3], mat_to_quat(plan.goal[:3, :3])))
-
-    def _upright_reference(self, plan: _SubtaskPlan) -> np.ndarray:
-        return upright_frame(self._task.reference_pose(plan.segment.reference))
-
-    def _choose_frame(self, plan: _SubtaskPlan) -> None:
-        """The reference's current frame, turned to the equivalent pose nearest the gripper."""
-        raw = self._upright_reference(plan)
-        self._turn, self._tool_turn = nearest_equivalent(raw, plan.goal, self._task.eef_pose(self._arm),
-                                                         self._task.yaw_symmetry(plan.segment.reference), TOOL_TURNS)
-        self._frame = ReferenceFrame(raw @ self._turn)
-
-    def _rewind(self) -> None:
-        """Take the current subtask's DMP back to where it was `REWIND_DISTANCE` from its goal (in the
-        reference frame, which may have moved since), or start the subtask afresh if it never was."""
-        plan = self._plans[self._index]
-        while self._history:
-            snapshot = self._history.pop()
-            if np.linalg.norm(plan.goal[:3, 3] - snapshot[0][0]) >= REWIND_DISTANCE:
-                self._history.append(snapshot)
-                # The same equivalent pose as before, where the reference is now: the snapshot is in its terms.
-                self._frame = ReferenceFrame(self._upright_reference(plan) @ self._turn)
-                plan.dmp.restore(snapshot)
-                self._stalled_for = 0
-                return
-        self._start_subtask(self._index)
-
-    def _demo_step(self, plan: _SubtaskPlan) -> int:
-        """The demo step that the current phase stands for (the DMP has just been stepped)."""
-        dmp = plan.dmp.position
-        elapsed = -dmp.demo_duration * math.log(max(dmp.phase, 1e-12)) / dmp.phase_system.alpha_s
-        return min(max(round(elapsed / self._dt) - 1, 0), plan.segment.length - 1)
-
-    def _gripper(self, plan: _SubtaskPlan) -> float:
-        return float(plan.gripper[self._demo_step(plan)])
-
-    def _lost_pick(self, info: dict[str, Any]) -> int | None:
-        """The earlier pick subtask whose object has left the fingers while the demo still held it, if any."""
-        plan = self._plans[self._index]
-        step = plan.segment.start + self._demo_step(plan)
-        for pick in self._picks:
-            if pick >= self._index:
-                break
-            signal = self._subtasks[pick].signal
-            held_in_demo = self._demo_signals[signal][max(step - LOST_WINDOW, 0):step + LOST_WINDOW + 1].all()
-            if held_in_demo and not info.get(signal, False):
-                self._lost_for += 1
-                if self._lost_for >= LOST_STEPS:
-                    self._lost_for = 0
-                    return pick
-                return None
-        self._lost_for = 0
-        return None
+    def _start_ready(self) -> None:
+        for arm in self._schedule.start_ready():
+            self._arms[arm].start(self._schedule.index[arm])
 
     def _report(self) -> dict[str, Any]:
-        return {"subtask": np.int64(self._index), "phase": np.float64(self._plans[self._index].dmp.phase)}
-
+        report = {}
+        for arm, expert in self._arms.items():
+            running = self._schedule.running[arm]
+            phase = expert.plans[expert.index].dmp.phase if running else 1.0  # a waiting arm has not begun
+            report[arm] = {"subtask": np.int64(self._schedule.index[arm]), "phase": np.float64(phase),
+                           "running": running}
+        return report

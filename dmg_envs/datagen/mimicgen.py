@@ -18,11 +18,11 @@ import numpy as np
 
 from dmg_envs.datagen.config import DEFAULT_ACTION_NOISE
 from dmg_envs.datagen.expert import TOOL_TURNS
-from dmg_envs.datagen.segmentation import Segment, segment_demo
+from dmg_envs.datagen.schedule import SubtaskSchedule
+from dmg_envs.datagen.segmentation import Segment, align_coordination, segment_demo
 from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.dmp import quaternion
 from dmg_envs.envs.base import MAX_DELTA_POS, MAX_DELTA_ROT
-from dmg_envs.errors import InvalidConfigError
 from dmg_envs.sim.transforms import invert_pose, mat_to_quat, nearest_equivalent, upright_frame
 
 INTERPOLATION_STEPS = 5
@@ -46,27 +46,32 @@ class MimicGenPolicy:
 
     The same upright reference frames and symmetric-pose choice as `DMPExpert` are used, so that the two
     generators differ only in how they move (poses transformed once and replayed vs DMPs in a frame that
-    follows the reference every step).
+    follows the reference every step). Two arms: each replays its own segments, scheduled by kind as the
+    expert's (`SubtaskSchedule`); both halves of a coordination subtask keep one boundary offset, so they
+    replay the same number of steps from the same step. An arm waiting to start holds still.
     """
 
     def __init__(self, env: gym.Env, demo: SourceDemo, rng: np.random.Generator, noise: float = ACTION_NOISE):
         task = env.unwrapped
-        if len(task.arms) != 1:
-            raise InvalidConfigError("the MimicGen baseline here handles one arm")
-        self._task, self._arm, self._rng, self._noise = task, task.arms[0], rng, noise
+        self._task, self._rng, self._noise = task, rng, noise
         self._demo = demo
-        self._segments = offset_boundaries(segment_demo(demo, task.subtask_spec)[self._arm], rng)
+        segments = segment_demo(demo, task.subtask_spec)
+        self._segments = align_coordination({arm: offset_boundaries(segments[arm], rng) for arm in task.arms},
+                                            task.subtask_spec)
+        self._schedule = SubtaskSchedule(task.subtask_spec)
         self.reset()
 
     def reset(self) -> None:
-        self._index, self._plan, self._cursor = -1, [], 0
+        self._schedule.reset()
+        self._plans: dict[str, list] = {arm: [] for arm in self._task.arms}
+        self._cursors = dict.fromkeys(self._task.arms, 0)
 
-    def _plan_segment(self, index: int) -> None:
-        segment = self._segments[index]
-        demo_poses = self._demo.eef_poses[self._arm][segment.start + 1:segment.end + 1]
+    def _plan_segment(self, arm: str, index: int) -> None:
+        segment = self._segments[arm][index]
+        demo_poses = self._demo.eef_poses[arm][segment.start + 1:segment.end + 1]
         source = upright_frame(self._demo.reference_poses[segment.reference][segment.start])
         now = upright_frame(self._task.reference_pose(segment.reference))
-        current = self._task.eef_pose(self._arm)
+        current = self._task.eef_pose(arm)
         to_source = invert_pose(source)
         turn, tool_turn = nearest_equivalent(now, to_source @ demo_poses[-1], current,
                                              self._task.yaw_symmetry(segment.reference), TOOL_TURNS)
@@ -76,27 +81,32 @@ class MimicGenPolicy:
         interpolation = []
         start_quat, first_quat = mat_to_quat(current[:3, :3]), mat_to_quat(first[:3, :3])
         rotation = quaternion.log(quaternion.multiply(first_quat, quaternion.conjugate(start_quat)))
-        gripper_at_start = self._demo.gripper_actions[self._arm][segment.start]
+        gripper_at_start = self._demo.gripper_actions[arm][segment.start]
         for step in range(1, INTERPOLATION_STEPS + 1):
             fraction = step / (INTERPOLATION_STEPS + 1)
             position = current[:3, 3] + fraction * (first[:3, 3] - current[:3, 3])
             orientation = quaternion.multiply(quaternion.exp(fraction * rotation), start_quat)
             interpolation.append((position, orientation, gripper_at_start))
         replay = [(pose[:3, 3], mat_to_quat(pose[:3, :3]), gripper) for pose, gripper in
-                  zip(targets, self._demo.gripper_actions[self._arm][segment.start:segment.end])]
-        self._index, self._plan, self._cursor = index, interpolation + replay, 0
+                  zip(targets, self._demo.gripper_actions[arm][segment.start:segment.end])]
+        self._plans[arm], self._cursors[arm] = interpolation + replay, 0
 
     def __call__(self, obs) -> np.ndarray:
-        if self._cursor >= len(self._plan):
-            if self._index + 1 < len(self._segments):
-                self._plan_segment(self._index + 1)
-            else:  # done: hold still with the last gripper command
-                action = np.zeros(7, dtype=np.float32)
-                action[6] = self._plan[-1][2] if self._plan else -1.0
-                return action
-        position, orientation, gripper = self._plan[self._cursor]
-        self._cursor += 1
-        current = self._task.eef_pose(self._arm)
+        schedule = self._schedule
+        schedule.finish({arm: self._cursors[arm] >= len(self._plans[arm]) for arm in schedule.arms})
+        for arm in schedule.start_ready():
+            self._plan_segment(arm, schedule.index[arm])
+        return np.concatenate([self._arm_action(arm) for arm in schedule.arms])
+
+    def _arm_action(self, arm: str) -> np.ndarray:
+        plan, cursor = self._plans[arm], self._cursors[arm]
+        if cursor >= len(plan):  # done, or waiting to start: hold still with the last gripper command
+            action = np.zeros(7, dtype=np.float32)
+            action[6] = plan[-1][2] if plan else -1.0
+            return action
+        position, orientation, gripper = plan[cursor]
+        self._cursors[arm] += 1
+        current = self._task.eef_pose(arm)
         action = np.zeros(7)
         action[:3] = (position - current[:3, 3]) / MAX_DELTA_POS
         action[3:6] = quaternion.rotation_between(orientation, mat_to_quat(current[:3, :3])) / MAX_DELTA_ROT

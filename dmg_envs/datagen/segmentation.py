@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,8 @@ class Segment:
 
 def segment_demo(demo: SourceDemo, subtask_spec: dict[str, tuple[Subtask, ...]]) -> dict[str, list[Segment]]:
     """Split `demo` per arm at the first step where each subtask's signal turns true (after the previous
-    subtask ended); the last subtask of an arm runs to the end of the demo."""
+    subtask ended); the last subtask of an arm runs to the end of the demo. The two halves of a
+    coordination subtask are then aligned (`align_coordination`)."""
     segments: dict[str, list[Segment]] = {}
     for arm, subtasks in subtask_spec.items():
         start, arm_segments = 0, []
@@ -65,7 +66,45 @@ def segment_demo(demo: SourceDemo, subtask_spec: dict[str, tuple[Subtask, ...]])
             arm_segments.append(Segment(arm, subtask.name, subtask.reference, start, end))
             start = end
         segments[arm] = arm_segments
-    return segments
+    return align_coordination(segments, subtask_spec)
+
+
+def align_coordination(segments: dict[str, list[Segment]], subtask_spec: dict[str, tuple[Subtask, ...]]
+                       ) -> dict[str, list[Segment]]:
+    """Make both halves of every coordination subtask span the same steps, as DexMimicGen synchronises
+    them: both start at the later of their two starts (the earlier arm's previous subtask runs until then,
+    waiting as it did in the demo) and end at the later of their two ends (the earlier arm's next subtask
+    starts then), so that both arms replay the same duration and finish on the same step."""
+    kinds = {subtask.name: subtask for subtasks in subtask_spec.values() for subtask in subtasks}
+    aligned = {arm: list(arm_segments) for arm, arm_segments in segments.items()}
+    for arm, arm_segments in aligned.items():
+        for index, segment in enumerate(arm_segments):
+            subtask = kinds[segment.name]
+            if subtask.kind != "coordination" or arm > _arm_of(aligned, subtask.partner):
+                continue  # each pair once, from its first arm's side
+            other = _arm_of(aligned, subtask.partner)
+            other_index = next(i for i, s in enumerate(aligned[other]) if s.name == subtask.partner)
+            start = max(segment.start, aligned[other][other_index].start)
+            end = max(segment.end, aligned[other][other_index].end)
+            for name, position in ((arm, index), (other, other_index)):
+                _move_bounds(aligned[name], position, start, end)
+    return aligned
+
+
+def _arm_of(segments: dict[str, list[Segment]], subtask: str | None) -> str:
+    return next(arm for arm, arm_segments in segments.items() if any(s.name == subtask for s in arm_segments))
+
+
+def _move_bounds(arm_segments: list[Segment], index: int, start: int, end: int) -> None:
+    """Give segment `index` the steps [start, end), its neighbours what that leaves them."""
+    if index > 0:
+        arm_segments[index - 1] = replace(arm_segments[index - 1], end=start)
+    if index + 1 < len(arm_segments):
+        arm_segments[index + 1] = replace(arm_segments[index + 1], start=end)
+    arm_segments[index] = replace(arm_segments[index], start=start, end=end)
+    if any(segment.length <= 0 for segment in arm_segments):
+        raise SegmentationError(f"aligning coordination subtask {arm_segments[index].name!r} with its partner "
+                                f"leaves an empty subtask: {arm_segments}")
 
 
 def load_annotation(path: str | Path, demo: SourceDemo, subtask_spec: dict[str, tuple[Subtask, ...]]
@@ -100,4 +139,4 @@ def load_annotation(path: str | Path, demo: SourceDemo, subtask_spec: dict[str, 
         if start != demo.num_steps:
             raise SegmentationError(f"{arm}: the annotation stops at step {start}, the demo has {demo.num_steps}")
         segments[arm] = arm_segments
-    return segments
+    return align_coordination(segments, subtask_spec)

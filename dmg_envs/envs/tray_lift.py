@@ -80,10 +80,11 @@ class TwoArmTrayLiftEnv(ManipulationEnv):
 
     ## Description
     DexMimicGen's Tray Lift with parallel grippers. robot0 (on the right, -y) owns cube0 and the tray's
-    handle on its side, robot1 cube1 and the other handle. Each arm picks its cube from beside the tray and
-    sets it on the tray (two parallel subtasks); then both grasp their handles and lift the tray together (a
-    coordination subtask). The tray (0.22 x 0.28 m plate, 2.5 cm rim, bars 0.38 m apart) weighs about 0.4
-    kg, lighter than DexMimicGen's 2.9 kg: a parallel gripper holds a bar by friction alone.
+    handle on its side, robot1 cube1 and the other handle. Each arm picks its cube from beside the tray,
+    sets it on the tray (parallel subtasks); then both take the handles on their sides and lift the tray
+    together (a coordination subtask: both relative to the tray, started and ended on the same step). The
+    tray (0.22 x 0.28 m plate, 2.5 cm rim, bars 0.38 m apart) weighs about 0.4 kg, lighter than
+    DexMimicGen's 2.9 kg: a parallel gripper holds a bar by friction alone.
 
     ## Action Space
     `Box(-1, 1, (14,))`: robot0's 7 values then robot1's, each as in `dmg/Stack-v0` (TCP translation x 0.05
@@ -128,8 +129,8 @@ class TwoArmTrayLiftEnv(ManipulationEnv):
     SUBTASKS = {
         f"robot{k}": (Subtask(f"pick_cube{k}", reference=f"cube{k}", signal=f"grasp_cube{k}"),
                       Subtask(f"place_cube{k}", reference="tray", signal=f"cube{k}_on_tray"),
-                      Subtask(f"lift_tray{k}", reference=f"tray_handle{k}", signal="tray_lifted",
-                              kind="coordination", partner=f"lift_tray{1 - k}"))
+                      Subtask(f"lift_tray{k}", reference="tray", signal="tray_lifted", kind="coordination",
+                              partner=f"lift_tray{1 - k}"))
         for k in range(2)}
     OBJECT_WORKSPACE_XY = ((-0.15, -0.37), (0.15, 0.37))
     OBSERVED_FRAMES = ("tray_handle0", "tray_handle1")

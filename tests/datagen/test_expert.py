@@ -28,7 +28,7 @@ def run_expert(expert, seed, max_steps=250, on_step=None):
     for step in range(max_steps):
         action, _ = expert.predict(obs)
         obs, _, _, _, info = expert.step(action)
-        history.append((int(info["expert"]["subtask"]), float(info["expert"]["phase"]), info))
+        history.append((int(info["expert"]["robot0"]["subtask"]), float(info["expert"]["robot0"]["phase"]), info))
         if on_step is not None:
             on_step(step, expert, info)
         if info["is_success"] and history[-1][0] == 1 and history[-1][1] < 0.05:
@@ -74,7 +74,7 @@ def test_symmetric_grasp_is_the_one_nearest_the_gripper(demo):
     expert = DMPExpert(gym.make("dmg/Stack-v0"), demo)
     for seed in range(20):
         expert.reset(seed=seed)
-        goal = expert._frame.frame @ expert._plans[0].goal @ expert._tool_turn
+        goal = expert.goal_pose("robot0")
         current = mat_to_quat(expert.unwrapped.eef_pose()[:3, :3])
         assert np.degrees(np.linalg.norm(quaternion.rotation_between(mat_to_quat(goal[:3, :3]), current))) < 45 + 10
 
@@ -89,14 +89,15 @@ def test_two_predicts_on_one_step_give_one_action_and_one_dmp_step(demo):
     obs, _ = expert.reset(seed=4)
     for _ in range(5):
         obs, *_ = expert.step(expert.predict(obs)[0])
+    dmp = expert.arm_expert("robot0").plans[0].dmp
     first, _ = expert.predict(obs)
-    phase = expert._plans[0].dmp.phase
+    phase = dmp.phase
     second, _ = expert.predict(obs)
     np.testing.assert_array_equal(first, second)
-    assert expert._plans[0].dmp.phase == phase  # the DMP did not step again
+    assert dmp.phase == phase  # the DMP did not step again
     expert.step(first)
     third, _ = expert.predict(obs)
-    assert expert._plans[0].dmp.phase < phase and not np.array_equal(third, first)  # the next step moves on
+    assert dmp.phase < phase and not np.array_equal(third, first)  # the next step moves on
 
 
 def test_a_lost_grasp_sends_the_expert_back_to_the_pick(demo):
@@ -106,7 +107,8 @@ def test_a_lost_grasp_sends_the_expert_back_to_the_pick(demo):
     taken = []
 
     def take_cube_away(step, expert, info):
-        if not taken and info["expert"]["subtask"] == 1 and task.object_position("cubeA")[2] > TABLE_TOP_Z + 0.06:
+        carried = task.object_position("cubeA")[2] > TABLE_TOP_Z + 0.06
+        if not taken and info["expert"]["robot0"]["subtask"] == 1 and carried:
             cube_b = task.object_position("cubeB")
             spot = cube_b[:2] + (0.12 if cube_b[0] < 0 else -0.12, 0.0)
             task.set_object_pose("cubeA", make_pose([*spot, TABLE_TOP_Z + 0.0199], np.eye(3)))
@@ -129,10 +131,10 @@ def test_a_jump_during_the_final_approach_makes_the_expert_approach_again(demo):
     def jump_when_close(step, expert, info):
         cube = task.object_position("cubeA")
         tcp = task.eef_pose()
-        if not jumped and info["expert"]["subtask"] == 0 and np.linalg.norm(tcp[:3, 3] - cube) < 0.03:
+        if not jumped and info["expert"]["robot0"]["subtask"] == 0 and np.linalg.norm(tcp[:3, 3] - cube) < 0.03:
             across = tcp[:3, 0] * [1.0, 1.0, 0.0]
             task.set_object_pose("cubeA", make_pose(cube + 0.05 * across / np.linalg.norm(across), np.eye(3)))
-            jumped.append((step, info["expert"]["phase"]))
+            jumped.append((step, info["expert"]["robot0"]["phase"]))
 
     success, history = run_expert(expert, 6, max_steps=300, on_step=jump_when_close)
     (step, phase), = jumped

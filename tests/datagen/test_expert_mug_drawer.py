@@ -24,7 +24,7 @@ def run(expert, seed, max_steps=500):
     obs, info = expert.reset(seed=seed)
     for _ in range(max_steps):
         obs, _, _, _, info = expert.step(expert.predict(obs)[0])
-        if info["is_success"] and info["expert"]["subtask"] == 3 and info["expert"]["phase"] < 0.05:
+        if info["is_success"] and info["expert"]["robot0"]["subtask"] == 3 and info["expert"]["robot0"]["phase"] < 0.05:
             break
     return bool(info["is_success"])
 
@@ -55,7 +55,7 @@ def test_in_a_cabinet_turned_60_degrees_the_drawer_is_pulled_along_the_turned_ax
     for seed in range(3):
         obs, info = expert.reset(seed=seed)
         held = []
-        while info["expert"]["subtask"] == 0:
+        while info["expert"]["robot0"]["subtask"] == 0:
             obs, _, _, truncated, info = expert.step(expert.predict(obs)[0])
             assert not truncated
             if task.in_contact("drawer", "robot0"):

@@ -1,0 +1,89 @@
+"""When each arm runs which subtask, by DexMimicGen's kinds; shared by the DMP expert and the baseline.
+
+- parallel: an arm starts its next subtask as soon as it ended its previous one;
+- sequential: it also waits until its partner (the other arm's subtask) has ended;
+- coordination: both halves start on the same step, once both arms have reached them, and end on the
+  same step, once both arms are done with them.
+An arm's last subtask ends with the episode.
+"""
+
+from __future__ import annotations
+
+from dmg_envs.envs.task import Subtask
+
+
+class SubtaskSchedule:
+    """The subtask each arm is at, and whether it is running it or waiting to start it.
+
+    The generator calls `start_ready()` after a reset and after every step's `finish(...)`, and starts
+    the subtasks it returns; between the two, an arm that waits holds still.
+
+    Args:
+        subtask_spec: the task's subtasks per arm (`env.unwrapped.subtask_spec`).
+    """
+
+    def __init__(self, subtask_spec: dict[str, tuple[Subtask, ...]]):
+        self.spec = subtask_spec
+        self.arms = tuple(subtask_spec)
+        self._arm_of = {subtask.name: (arm, index) for arm, subtasks in subtask_spec.items()
+                        for index, subtask in enumerate(subtasks)}
+        self.reset()
+
+    def reset(self) -> None:
+        self.index = dict.fromkeys(self.arms, 0)
+        self.running = dict.fromkeys(self.arms, False)
+
+    def current(self, arm: str) -> Subtask:
+        return self.spec[arm][self.index[arm]]
+
+    def is_last(self, arm: str) -> bool:
+        return self.index[arm] == len(self.spec[arm]) - 1
+
+    def ended(self, name: str) -> bool:
+        """Whether subtask `name` has ended (its arm has moved past it)."""
+        arm, index = self._arm_of[name]
+        return self.index[arm] > index
+
+    def start_ready(self) -> list[str]:
+        """The waiting arms that start their current subtask now (marked running)."""
+        starting = []
+        for arm in self.arms:
+            if self.running[arm]:
+                continue
+            subtask = self.current(arm)
+            if subtask.kind == "sequential":
+                ready = self.ended(subtask.partner)
+            elif subtask.kind == "coordination":
+                partner_arm, partner_index = self._arm_of[subtask.partner]
+                ready = self.index[partner_arm] == partner_index
+            else:
+                ready = True
+            if ready:
+                starting.append(arm)
+        for arm in starting:
+            self.running[arm] = True
+        return starting
+
+    def finish(self, done: dict[str, bool]) -> list[str]:
+        """End the running subtasks of the arms that are `done` with them (a coordination subtask only when
+        its partner is done too, both together; an arm's last subtask never); returns the arms that ended."""
+        ending = []
+        for arm in self.arms:
+            if not (self.running[arm] and done.get(arm, False)) or self.is_last(arm):
+                continue
+            subtask = self.current(arm)
+            if subtask.kind == "coordination" and not self._running_and_done(subtask.partner, done):
+                continue
+            ending.append(arm)
+        for arm in ending:
+            self.index[arm] += 1
+            self.running[arm] = False
+        return ending
+
+    def _running_and_done(self, name: str, done: dict[str, bool]) -> bool:
+        arm, index = self._arm_of[name]
+        return self.index[arm] == index and self.running[arm] and done.get(arm, False)
+
+    def restart(self, arm: str, index: int) -> None:
+        """Send `arm` back to its subtask `index` (a lost grasp), to start again at the next `start_ready`."""
+        self.index[arm], self.running[arm] = index, False
