@@ -150,11 +150,16 @@ class _ArmExpert:
         plan.dmp.reset(start=(start[:3, 3], mat_to_quat(start[:3, :3])),
                        goal=(plan.goal[:3, 3], mat_to_quat(plan.goal[:3, :3])))
 
+    def follow_reference(self) -> bool:
+        """Update the running subtask's frame from where its reference is now (held while this arm touches
+        it); returns whether the reference jumped."""
+        current = self._upright_reference(self.plans[self.index]) @ self.turn
+        return self.frame.update(current, self.task.in_contact(self.owners[self.index], self.arm))
+
     def action(self) -> np.ndarray:
         """One DMP step of the running subtask, as this arm's 7 action values."""
         plan = self.plans[self.index]
-        current = self._upright_reference(plan) @ self.turn
-        jumped = self.frame.update(current, self.task.in_contact(self.owners[self.index], self.arm))
+        jumped = self.follow_reference()
         if jumped and plan.dmp.position.distance_to_goal() < REWIND_DISTANCE:
             self.rewind()
         position, orientation = plan.dmp.step(self.dt)

@@ -1,0 +1,173 @@
+"""Two arms: the subtask schedule (parallel, coordination, sequential), the bimanual DMP expert and
+MimicGen baseline on TwoArmTrayLift, and the shipped two-arm source demos."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import dmg_envs
+from dmg_envs.datagen import DMPExpert, MimicGenPolicy, load_source_demos
+from dmg_envs.datagen.attempts import policy_rng
+from dmg_envs.datagen.config import DEMOS_DIR
+from dmg_envs.datagen.schedule import SubtaskSchedule
+from dmg_envs.datagen.segmentation import segment_demo
+from dmg_envs.envs.task import Subtask
+from dmg_envs.sim.transforms import rotvec_to_mat, upright_frame
+
+# A: a1, a2 (with B's b2), a3, a4; B: b1, b2 (with A's a2), b3 (only once a3 has ended).
+SPEC = {"A": (Subtask("a1", "x", "s"), Subtask("a2", "x", "s", "coordination", "b2"), Subtask("a3", "x", "s"),
+              Subtask("a4", "x", "s")),
+        "B": (Subtask("b1", "x", "s"), Subtask("b2", "x", "s", "coordination", "a2"),
+              Subtask("b3", "x", "s", "sequential", "a3"))}
+
+
+def test_parallel_subtasks_end_independently():
+    schedule = SubtaskSchedule(SPEC)
+    assert schedule.start_ready() == ["A", "B"]
+    assert schedule.finish({"A": True, "B": False}) == ["A"]
+    assert schedule.index == {"A": 1, "B": 0}
+
+
+def test_coordination_subtasks_start_together_and_end_on_the_same_step():
+    schedule = SubtaskSchedule(SPEC)
+    schedule.start_ready()
+    schedule.finish({"A": True})
+    assert schedule.start_ready() == []  # A waits at a2 for B
+    schedule.finish({"B": True})
+    assert schedule.start_ready() == ["A", "B"]  # both start a2/b2 on the same step
+    assert schedule.finish({"A": True, "B": False}) == []  # A is done, but not B: neither ends
+    assert schedule.finish({"A": False, "B": True}) == []
+    assert schedule.finish({"A": True, "B": True}) == ["A", "B"]
+
+
+def test_a_sequential_subtask_never_starts_before_its_predecessor_ends():
+    schedule = SubtaskSchedule(SPEC)
+    schedule.start_ready()
+    schedule.finish({"A": True, "B": True})
+    schedule.start_ready()
+    schedule.finish({"A": True, "B": True})  # a2 and b2 end: A runs a3, B waits for it at b3
+    assert schedule.start_ready() == ["A"]
+    for _ in range(5):
+        assert schedule.finish({"A": False, "B": True}) == [] and schedule.start_ready() == []
+        assert not schedule.running["B"]
+    assert schedule.finish({"A": True}) == ["A"]
+    assert sorted(schedule.start_ready()) == ["A", "B"]  # a3 ended: b3 starts
+
+
+def test_an_arms_last_subtask_ends_only_with_the_episode():
+    schedule = SubtaskSchedule({"A": (Subtask("a1", "x", "s"),)})
+    schedule.start_ready()
+    assert schedule.finish({"A": True}) == [] and schedule.index == {"A": 0}
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_source_demos(DEMOS_DIR / "tray_lift_1.hdf5")[0]
+
+
+def test_the_coordination_halves_of_a_demo_span_the_same_steps(demo):
+    segments = segment_demo(demo, gym.make("dmg/TwoArmTrayLift-v0").unwrapped.subtask_spec)
+    lifts = [segments[arm][-1] for arm in ("robot0", "robot1")]
+    assert lifts[0].name == "lift_tray0" and lifts[1].name == "lift_tray1"
+    assert (lifts[0].start, lifts[0].end) == (lifts[1].start, lifts[1].end) == (lifts[0].start, demo.num_steps)
+    for arm in ("robot0", "robot1"):  # still contiguous per arm
+        assert [s.end for s in segments[arm][:-1]] == [s.start for s in segments[arm][1:]]
+
+
+def run(expert, seed, on_step=None, max_steps=400):
+    obs, info = expert.reset(seed=seed)
+    history = [info["expert"]]
+    for step in range(max_steps):
+        action, _ = expert.predict(obs)
+        obs, _, _, truncated, info = expert.step(action)
+        history.append({**info["expert"], "action": action})
+        if on_step is not None:
+            on_step(step, expert, info)
+        if (info["is_success"] and history[-1]["robot0"]["phase"] < 0.05) or truncated:
+            break
+    return bool(info["is_success"]), history
+
+
+@pytest.mark.parametrize("dynamics", ["static", "slow"])
+def test_the_expert_lifts_the_tray_from_one_demo_starting_the_lift_on_one_step(demo, dynamics):
+    expert = DMPExpert(dmg_envs.make("dmg/TwoArmTrayLift-v0", dynamics=dynamics), demo)
+    place_ends = set()
+    for seed in range(4):
+        success, history = run(expert, 300 + seed)
+        assert success, seed
+        lift_starts = {arm: next(i for i, h in enumerate(history) if h[arm]["subtask"] == 2 and h[arm]["running"])
+                       for arm in ("robot0", "robot1")}
+        assert lift_starts["robot0"] == lift_starts["robot1"]
+        ends = {arm: next(i for i, h in enumerate(history) if h[arm]["subtask"] == 2) for arm in ("robot0", "robot1")}
+        place_ends.add(ends["robot0"] - ends["robot1"])
+        # an arm that waits for its partner holds still (each action follows the report before it)
+        for report, taken in zip(history, history[1:]):
+            for index, arm in enumerate(("robot0", "robot1")):
+                if not report[arm]["running"]:
+                    assert not taken["action"][7 * index:7 * index + 6].any()
+    assert place_ends != {0}  # the parallel place subtasks ended on their own steps
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_the_tray_goals_follow_the_tray_when_it_is_moved_during_the_lift(demo, times):
+    """The tray is moved 3 cm and turned 10 degrees during the coordination subtask, first while no arm
+    holds it, then (times=2) while one arm holds its handle and the other does not yet: the goal of every
+    arm that does not hold the tray moves with it, the holding arm's stays (it moves the tray itself).
+    After the first move alone the lift succeeds (the second pulls a handle out of a closed hand)."""
+    expert = DMPExpert(gym.make("dmg/TwoArmTrayLift-v0"), demo)
+    task = expert.unwrapped
+    arms = ("robot0", "robot1")
+    moves = []
+
+    def move_tray(step, expert, info):
+        lifting = all(info["expert"][arm]["subtask"] == 2 and info["expert"][arm]["running"] for arm in arms)
+        held = {arm: task.in_contact("tray", arm) for arm in arms}
+        done = len(moves) // len(arms)
+        if not lifting or done == times or sum(held.values()) != done:
+            return  # first move: no arm holds the tray; second: exactly one does
+        tray = task.reference_pose("tray")
+        for arm in arms:
+            expert.arm_expert(arm).follow_reference()  # the frames as the tray stands before the move
+        before = {arm: expert.goal_pose(arm) for arm in arms}
+        moved = tray.copy()
+        moved[:3, 3] += (0.03, -0.01, 0.0)
+        moved[:3, :3] = rotvec_to_mat((0.0, 0.0, np.radians(10))) @ tray[:3, :3]
+        task.set_object_pose("tray", moved)
+        transform = upright_frame(moved) @ np.linalg.inv(upright_frame(tray))
+        for arm in arms:
+            expert.arm_expert(arm).follow_reference()  # what the arm's next action starts with
+            expected = before[arm] if held[arm] else transform @ before[arm]
+            moves.append((arm, held[arm], expert.goal_pose(arm), expected))
+
+    success, _ = run(expert, 11, on_step=move_tray)
+    assert len(moves) == 2 * times and [held for _, held, _, _ in moves[:2]] == [False, False]
+    if times == 2:
+        assert sorted(held for _, held, _, _ in moves[2:]) == [False, True]
+    for _, _, goal, expected in moves:
+        np.testing.assert_allclose(goal, expected, atol=1e-9)
+    assert success or times == 2
+
+
+def test_the_baseline_replays_both_arms_with_one_schedule(demo):
+    env = gym.make("dmg/TwoArmTrayLift-v0")
+    successes = 0
+    for seed in range(3):
+        obs, _ = env.reset(seed=400 + seed)
+        policy = MimicGenPolicy(env, demo, policy_rng(seed))
+        for _ in range(400):
+            obs, _, _, truncated, info = env.step(policy(obs))
+            if info["is_success"] or truncated:
+                break
+        successes += info["is_success"]
+    assert successes == 3
+
+
+@pytest.mark.parametrize("count", [1, 10])
+def test_shipped_two_arm_demos_are_successful_and_hold_both_arms(count):
+    demos = load_source_demos(DEMOS_DIR / f"tray_lift_{count}.hdf5")
+    assert len(demos) == count
+    for demo in demos:
+        assert demo.success and demo.env_id == "dmg/TwoArmTrayLift-v0"
+        assert demo.actions.shape == (demo.num_steps, 14)
+        assert set(demo.eef_poses) == set(demo.gripper_actions) == set(demo.touches) == {"robot0", "robot1"}
+        assert demo.attrs["demonstrator"] == "TrayLiftDemonstrator"
