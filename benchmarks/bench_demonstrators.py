@@ -1,16 +1,18 @@
 """How often each task's scripted source demonstrator succeeds, on 100 seeds per reset distribution, and
 how long its demos are; writes benchmarks/results/demonstrators.json.
 
-Run: .venv/bin/python benchmarks/bench_demonstrators.py [--seeds 100] [--workers 2]   (or `make bench`)
+Run: .venv/bin/python benchmarks/bench_demonstrators.py [--seeds 100] [--workers 2] [--tasks ...]   (or `make bench`)
+(with --tasks, the other tasks keep their records in the file)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from results_file import write_merged
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -40,11 +42,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--out", type=Path, default=RESULTS / "demonstrators.json")
     args = parser.parse_args()
     record = {"command": "python benchmarks/bench_demonstrators.py", "seeds": args.seeds, "tasks": {}}
     with ProcessPoolExecutor(args.workers) as pool:
-        for task in TASKS:
+        for task in args.tasks:
             for distribution in ("D0", "D1"):
                 seeds = list(range(args.seeds))
                 jobs = [(task, distribution, seeds[i::args.workers * 2]) for i in range(args.workers * 2)]
@@ -57,8 +60,7 @@ def main() -> None:
                     "steps_range": [min(lengths), max(lengths)] if lengths else None}
                 print(f"{task} {distribution}: {len(lengths)}/{len(results)} solved, demo length median "
                       f"{record['tasks'][task][distribution]['steps_median']}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_merged(args.out, record, per_task=("tasks",))
     print(f"-> {args.out}")
 
 

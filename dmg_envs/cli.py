@@ -10,6 +10,10 @@ from typing import Annotated
 
 import typer
 
+from dmg_envs.registration import TASKS
+
+TASK_NAMES = ", ".join(TASKS)
+
 app = typer.Typer(help="dmg-envs: fast MuJoCo manipulation environments for dynamic data generation.",
                   no_args_is_help=True, add_completion=False)
 
@@ -66,7 +70,7 @@ def bench(
 
 @app.command()
 def source(
-    task: Annotated[str, typer.Argument(help="task: stack, mug_drawer")] = "stack",
+    task: Annotated[str, typer.Argument(help=f"task: {TASK_NAMES}")] = "stack",
     n: Annotated[int, typer.Option("-n", "--num-demos", min=1, help="successful demos to record")] = 10,
     seed: Annotated[int, typer.Option(help="first episode seed")] = 0,
     out: Annotated[Path | None, typer.Option(help="HDF5 file; default <task>_<n>.hdf5 here")] = None,
@@ -81,7 +85,7 @@ def source(
 
 @app.command()
 def generate(
-    task: Annotated[str, typer.Argument(help="task: stack, mug_drawer")] = "stack",
+    task: Annotated[str, typer.Argument(help=f"task: {TASK_NAMES}")] = "stack",
     source: Annotated[str, typer.Option(help="shipped source file (1 -> <task>_1, 10 -> <task>_10) or a path")] = "1",
     source_index: Annotated[int, typer.Option(help="which demo of the source file")] = 0,
     num_demos: Annotated[int, typer.Option(min=1, help="successful demos to keep")] = 20,

@@ -29,7 +29,7 @@ class GenerationConfig:
     """What a generation run makes. Two runs with the same config make the same dataset.
 
     Attributes:
-        task: a key of the task table (`dmg_envs.registration.TASKS`): "stack", "mug_drawer".
+        task: a key of the task table (`dmg_envs.registration.TASKS`): "stack", "mug_drawer", "tray_lift".
         source: shipped source-demo file ("<task>_1", "<task>_10") or a path to one; None: "<task>_1".
         source_index: which demo of the file to generate from.
         num_demos: successful episodes to keep.

@@ -280,7 +280,12 @@ class MugDrawerDemonstrator(ScriptedDemonstrator):
 
 class TrayLiftDemonstrator(ScriptedDemonstrator):
     """Each arm picks its cube, sets it on its half of the tray and takes the tray's handle on its side;
-    when both hold their handles, both lift together (a barrier, then moves of one shared duration)."""
+    when both hold their handles, both lift together (a barrier, then moves of one shared duration).
+
+    Cubes are carried with the hand's long side along x (the fingers closing along x), so that two hands
+    over the tray stay clear of each other and the opening fingers clear the tray's rim; handles are taken
+    with the fingers across the bar, of the two such yaws the one nearer the home posture's.
+    """
 
     ARMS = ("robot0", "robot1")
     PHASES = ("over_cube", "look", "around_cube", "grip", "lift_cube", "over_spot", "lower", "let_go", "back_up",
@@ -317,8 +322,9 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         if phase == "back_up":
             return _Move(eef, yaw, eef + np.array([0.0, 0.0, jitter(0.05, 0.08)]), yaw, -1.0,
                          int(self.rng.integers(9, 13)))
-        if phase == "over_cube":  # fingers across two faces
-            target_yaw = nearest_turn(tcp_yaw(obs[f"cube{index}_quat"]), yaw, math.pi / 2) + math.radians(jitter(-3, 3))
+        if phase == "over_cube":  # fingers across two faces, of the four such yaws the one nearest 90 degrees
+            target_yaw = nearest_turn(tcp_yaw(obs[f"cube{index}_quat"]), math.pi / 2, math.pi / 2) \
+                + math.radians(jitter(-3, 3))
             target = cube + np.array([jitter(-0.004, 0.004), jitter(-0.004, 0.004), jitter(0.07, 0.1)])
             return _Move(eef, yaw, target, target_yaw, -1.0, self._steps(np.linalg.norm(target - eef), 15))
         if phase == "around_cube":
@@ -339,7 +345,7 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
             return _Move(eef, yaw, target, yaw, 1.0, int(self.rng.integers(12, 17)))
         if phase == "over_handle":  # fingers to close across the bar, which runs along the tray's x axis
             target = handle + np.array([jitter(-0.004, 0.004), jitter(-0.003, 0.003), jitter(0.07, 0.09)])
-            target_yaw = nearest_turn(tray_yaw, yaw, math.pi) + math.radians(jitter(-3, 3))
+            target_yaw = nearest_turn(tray_yaw, 0.0, math.pi) + math.radians(jitter(-3, 3))
             return _Move(eef, yaw, target, target_yaw, -1.0, self._steps(np.linalg.norm(target - eef), 15))
         if phase == "onto_handle":
             target = handle + np.array([jitter(-0.004, 0.004), jitter(-0.002, 0.002), jitter(-0.004, 0.0)])
