@@ -2,14 +2,13 @@
 on the same seeds and source demo, for every task. Writes benchmarks/results/generation.json and
 generation_speed.png.
 
-Run: .venv/bin/python benchmarks/bench_generation.py [--attempts 200] [--workers 2] [--tasks stack mug_drawer]
-(or `make bench`)
+Run: .venv/bin/python benchmarks/bench_generation.py [--attempts 200] [--workers 2] [--tasks stack mug_drawer ...]
+(or `make bench`; with --tasks, the other tasks keep their records in the file)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -17,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from results_file import write_merged
 
 RESULTS = Path(__file__).parent / "results"
 # Per task, (label, dynamics preset, reset distribution).
@@ -25,6 +25,8 @@ CONDITIONS = {
               ("slow", "slow", "D0"), ("fast", "fast", "D0"), ("jumps", "jumps", "D0")],
     "mug_drawer": [("static D0", "static", "D0"), ("static D1", "static", "D1"), ("dmg-paper", "dmg-paper", "D0"),
                    ("slow", "slow", "D0"), ("cabinet", "cabinet", "D0")],
+    "tray_lift": [("static D0", "static", "D0"), ("static D1", "static", "D1"), ("dmg-paper", "dmg-paper", "D0"),
+                  ("slow", "slow", "D0"), ("fast", "fast", "D0")],
 }
 SPEEDS = [0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12]  # [m/s] drift of both Stack cubes, for the plot
 
@@ -127,8 +129,9 @@ def main() -> None:
     for task in args.tasks:
         record["throughput"][task] = throughput(task, args.throughput_demos, args.workers)
         print(f"throughput: {record['throughput'][task]}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    if "stack" not in args.tasks:
+        del record["speed_sweep"]  # the file keeps the last one
+    write_merged(args.out, record, per_task=("source", "conditions", "throughput"))
     if "stack" in args.tasks:
         plot(record, args.out.with_name("generation_speed.png"))
     print(f"-> {args.out}")

@@ -14,5 +14,7 @@ def write_merged(path: Path, record: dict[str, Any], per_task: tuple[str, ...]) 
         previous = json.loads(path.read_text())
         for section in per_task:
             record[section] = {**previous.get(section, {}), **record.get(section, {})}
+        for section, value in previous.items():  # whole sections this run did not make
+            record.setdefault(section, value)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
