@@ -5,6 +5,7 @@ from dmg_envs.datagen.config import GenerationConfig
 from dmg_envs.datagen.expert import DMPExpert
 from dmg_envs.datagen.generate import generate
 from dmg_envs.datagen.mimicgen import MimicGenPolicy
+from dmg_envs.datagen.schedule import SubtaskSchedule
 from dmg_envs.datagen.segmentation import Segment, SegmentationError, load_annotation, segment_demo
 from dmg_envs.datagen.source import SourceDemo, SourceDemoError, load_source_demos, record_episode, save_source_demos
 
@@ -14,5 +15,5 @@ __all__ = [
     # segmentation
     "Segment", "SegmentationError", "segment_demo", "load_annotation",
     # generators and runs
-    "DMPExpert", "MimicGenPolicy", "GenerationConfig", "generate",
+    "DMPExpert", "MimicGenPolicy", "SubtaskSchedule", "GenerationConfig", "generate",
 ]

@@ -1,0 +1,49 @@
+"""The subtask schedule: DexMimicGen's kinds (parallel, coordination, sequential) for two arms."""
+
+from dmg_envs.datagen.schedule import SubtaskSchedule
+from dmg_envs.envs.task import Subtask
+
+# A: a1, a2 (with B's b2), a3, a4; B: b1, b2 (with A's a2), b3 (only once a3 has ended).
+SPEC = {"A": (Subtask("a1", "x", "s"), Subtask("a2", "x", "s", "coordination", "b2"), Subtask("a3", "x", "s"),
+              Subtask("a4", "x", "s")),
+        "B": (Subtask("b1", "x", "s"), Subtask("b2", "x", "s", "coordination", "a2"),
+              Subtask("b3", "x", "s", "sequential", "a3"))}
+
+
+def test_parallel_subtasks_end_independently():
+    schedule = SubtaskSchedule(SPEC)
+    assert schedule.start_ready() == ["A", "B"]
+    assert schedule.finish({"A": True, "B": False}) == ["A"]
+    assert schedule.index == {"A": 1, "B": 0}
+
+
+def test_coordination_subtasks_start_together_and_end_on_the_same_step():
+    schedule = SubtaskSchedule(SPEC)
+    schedule.start_ready()
+    schedule.finish({"A": True})
+    assert schedule.start_ready() == []  # A waits at a2 for B
+    schedule.finish({"B": True})
+    assert schedule.start_ready() == ["A", "B"]  # both start a2/b2 on the same step
+    assert schedule.finish({"A": True, "B": False}) == []  # A is done, but not B: neither ends
+    assert schedule.finish({"A": False, "B": True}) == []
+    assert schedule.finish({"A": True, "B": True}) == ["A", "B"]
+
+
+def test_a_sequential_subtask_never_starts_before_its_predecessor_ends():
+    schedule = SubtaskSchedule(SPEC)
+    schedule.start_ready()
+    schedule.finish({"A": True, "B": True})
+    schedule.start_ready()
+    schedule.finish({"A": True, "B": True})  # a2 and b2 end: A runs a3, B waits for it at b3
+    assert schedule.start_ready() == ["A"]
+    for _ in range(5):
+        assert schedule.finish({"A": False, "B": True}) == [] and schedule.start_ready() == []
+        assert not schedule.running["B"]
+    assert schedule.finish({"A": True}) == ["A"]
+    assert sorted(schedule.start_ready()) == ["A", "B"]  # a3 ended: b3 starts
+
+
+def test_an_arms_last_subtask_ends_only_with_the_episode():
+    schedule = SubtaskSchedule({"A": (Subtask("a1", "x", "s"),)})
+    schedule.start_ready()
+    assert schedule.finish({"A": True}) == [] and schedule.index == {"A": 0}
