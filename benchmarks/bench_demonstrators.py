@@ -60,7 +60,7 @@ def main() -> None:
                     "steps_range": [min(lengths), max(lengths)] if lengths else None}
                 print(f"{task} {distribution}: {len(lengths)}/{len(results)} solved, demo length median "
                       f"{record['tasks'][task][distribution]['steps_median']}", flush=True)
-    write_merged(args.out, record, per_task=("tasks",))
+    write_merged(args.out, record, per_task=("tasks",), same=("seeds",))
     print(f"-> {args.out}")
 
 

@@ -131,7 +131,8 @@ def main() -> None:
         print(f"throughput: {record['throughput'][task]}", flush=True)
     if "stack" not in args.tasks:
         del record["speed_sweep"]  # the file keeps the last one
-    write_merged(args.out, record, per_task=("source", "conditions", "throughput"))
+    write_merged(args.out, record, per_task=("source", "conditions", "throughput"), same=("attempts_per_cell",),
+                 carry=("speed_sweep",))
     if "stack" in args.tasks:
         plot(record, args.out.with_name("generation_speed.png"))
     print(f"-> {args.out}")

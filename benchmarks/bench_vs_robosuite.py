@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from results_file import write_merged
+
 import dmg_envs  # noqa: F401
 from dmg_envs.bench import benchmark_env
 
@@ -80,8 +82,7 @@ def main() -> None:
     python = ensure_peer_venv()
     record = {"command": "python benchmarks/bench_vs_robosuite.py",
               "pairs": {peer_env: compare(python, peer_env, PAIRS[peer_env], args.steps) for peer_env in args.pairs}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_merged(args.out, record, per_task=("pairs",))
     print(f"-> {args.out}")
 
 

@@ -18,7 +18,7 @@ if __name__ == "__main__":
         action, _ = expert.predict(obs)
         obs, reward, terminated, truncated, info = expert.step(action)
         frames.append(env.render())
-        if info["is_success"] and info["expert"]["phase"] < 0.05:
+        if info["is_success"] and info["expert"]["robot0"]["phase"] < 0.05:
             break
     print("success:", info["is_success"], "cubeA moved by", info["perturbation_total"]["cubeA"].round(3))
     print("video:", write_video("dynamic_stack.gif", frames, fps=20).resolve())

@@ -20,7 +20,7 @@ if __name__ == "__main__":
         obs, reward, terminated, truncated, info = expert.step(action)
         if step % 2 == 0:
             frames.append(env.render())
-        if info["is_success"] and info["expert"]["subtask"] == 3 and info["expert"]["phase"] < 0.05:
+        if info["is_success"] and info["expert"]["robot0"]["subtask"] == 3 and info["expert"]["robot0"]["phase"] < 0.05:
             break
     print("success:", info["is_success"], "after", step + 1, "steps; the cabinet ended at", obs["cabinet_pos"].round(3))
     print("video:", write_video("mug_drawer_cabinet.gif", frames, fps=10).resolve())

@@ -97,10 +97,6 @@ class ScriptedDemonstrator(ABC):
     def done(self) -> bool:
         return all(self._finished.values())
 
-    def phase_of(self, arm: str) -> int:
-        """The phase `arm` has reached (its next one to plan)."""
-        return self._phases[arm]
-
     def _steps(self, distance: float, minimum: int) -> int:
         nominal = distance / self.speed / 0.05
         return max(minimum, round(nominal * self.rng.uniform(0.85, 1.2)))
@@ -293,6 +289,10 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
     SPOT_Y = 0.07  # [m] where a cube goes: this far from the tray's centre, towards its arm's handle
     CARRY_CLEARANCE = 0.09  # [m] of a carried cube's bottom over the tray's plate
     LIFT = 0.16  # [m] how high the tray is lifted
+
+    def reset(self) -> None:
+        super().reset()
+        self._lift_steps = 0  # the lift's duration, drawn by robot0 and shared with robot1
 
     def _plan(self, obs: dict) -> _Move | None:
         if self.phase >= len(self.PHASES):

@@ -123,8 +123,17 @@ class _SubtaskPlan:
         self.gripper = demo.gripper_actions[segment.arm][segment.start:segment.end]
 
 
-class _ArmExpert:
-    """One arm's part of the expert: its subtask plans, the DMP it is running, and recovery."""
+class ArmExpert:
+    """One arm's part of `DMPExpert`: its subtask plans (a DMP each), the subtask it runs, the frame it runs
+    it in (`frame`, turned by `turn`; the gripper turned by `tool_turn`), and recovery.
+
+    Args:
+        task: the env's task interface (`env.unwrapped`).
+        arm: the arm it drives.
+        demo: the source demo; `segments` are this arm's subtasks in it.
+        dt: control period [s].
+        num_basis, alpha: DMP kernels and gain.
+    """
 
     def __init__(self, task: Any, arm: str, demo: SourceDemo, segments: list[Segment], dt: float, num_basis: int,
                  alpha: float):
@@ -177,7 +186,7 @@ class _ArmExpert:
         """Where the running subtask's DMP ends, in the world, as the reference stands now (4x4)."""
         return self.frame.frame @ self.plans[self.index].goal @ self.tool_turn
 
-    def done(self, info: dict[str, Any], last: bool, tolerances: tuple[float, float]) -> bool:
+    def after_step(self, info: dict[str, Any], last: bool, tolerances: tuple[float, float]) -> bool:
         """After a step: whether the running subtask is over (its DMP converged and its signal fired, or it
         ran far past the demo's duration); a pick whose DMP converged without its signal is rewound."""
         self.steps_in_subtask += 1
@@ -290,10 +299,10 @@ class DMPExpert(gym.Wrapper):
         self._task, self._dt = task, task.control_dt
         self._schedule = SubtaskSchedule(task.subtask_spec)
         segments = segment_demo(demo, task.subtask_spec)
-        self._arms = {arm: _ArmExpert(task, arm, demo, segments[arm], self._dt, num_basis, alpha) for arm in task.arms}
+        self._arms = {arm: ArmExpert(task, arm, demo, segments[arm], self._dt, num_basis, alpha) for arm in task.arms}
         self.position_tolerance, self.rotation_tolerance = position_tolerance, rotation_tolerance
 
-    def arm_expert(self, arm: str = "robot0") -> _ArmExpert:
+    def arm_expert(self, arm: str = "robot0") -> ArmExpert:
         """The part of the expert that drives `arm` (its plans, running DMP and frame)."""
         return self._arms[arm]
 
@@ -324,7 +333,7 @@ class DMPExpert(gym.Wrapper):
             if lost is not None:
                 schedule.restart(arm, lost)
             else:
-                done[arm] = expert.done(info, schedule.is_last(arm), tolerances)
+                done[arm] = expert.after_step(info, schedule.is_last(arm), tolerances)
         schedule.finish(done)
         self._start_ready()
         info["expert"] = self._report()

@@ -30,13 +30,16 @@ class SubtaskSchedule:
         self.reset()
 
     def reset(self) -> None:
+        """Every arm at its first subtask, waiting to start it."""
         self.index = dict.fromkeys(self.arms, 0)
         self.running = dict.fromkeys(self.arms, False)
 
     def current(self, arm: str) -> Subtask:
+        """The subtask `arm` runs or waits to start."""
         return self.spec[arm][self.index[arm]]
 
     def is_last(self, arm: str) -> bool:
+        """Whether `arm` is at its last subtask (which ends with the episode)."""
         return self.index[arm] == len(self.spec[arm]) - 1
 
     def ended(self, name: str) -> bool:
@@ -53,9 +56,9 @@ class SubtaskSchedule:
             subtask = self.current(arm)
             if subtask.kind == "sequential":
                 ready = self.ended(subtask.partner)
-            elif subtask.kind == "coordination":
+            elif subtask.kind == "coordination":  # both halves waiting at their start: both start now
                 partner_arm, partner_index = self._arm_of[subtask.partner]
-                ready = self.index[partner_arm] == partner_index
+                ready = self.index[partner_arm] == partner_index and not self.running[partner_arm]
             else:
                 ready = True
             if ready:
@@ -85,5 +88,11 @@ class SubtaskSchedule:
         return self.index[arm] == index and self.running[arm] and done.get(arm, False)
 
     def restart(self, arm: str, index: int) -> None:
-        """Send `arm` back to its subtask `index` (a lost grasp), to start again at the next `start_ready`."""
+        """Send `arm` back to its subtask `index` (a lost grasp), to start again at the next `start_ready`.
+        A coordination half it leaves stops its partner too: the two start again together."""
+        subtask = self.current(arm)
+        if subtask.kind == "coordination" and self.running[arm]:
+            partner_arm, partner_index = self._arm_of[subtask.partner]
+            if self.index[partner_arm] == partner_index:
+                self.running[partner_arm] = False
         self.index[arm], self.running[arm] = index, False

@@ -48,8 +48,10 @@ class TaskInterface:
     ARM_LAYOUT: str | None = None  # where the arms stand (`sim.scene.ARM_LAYOUTS`); None: the default for NUM_ARMS
     # Subtasks per arm, in order (`subtask_spec`).
     SUBTASKS: dict[str, tuple[Subtask, ...]] = {}
-    # The table-top rectangle ((x_low, y_low), (x_high, y_high)) [m] that perturbations keep objects in.
+    # The table-top rectangle ((x_low, y_low), (x_high, y_high)) [m] that perturbations keep objects' centres
+    # in; OBJECT_WORKSPACES overrides it per object (a tray wider than the table's margin).
     OBJECT_WORKSPACE_XY = ((-0.2, -0.25), (0.2, 0.25))
+    OBJECT_WORKSPACES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
     # Per fixture, ((x_low, y_low, yaw_low), (x_high, y_high, yaw_high)) [m, rad] that perturbations keep it
     # in; a fixture not listed stays in OBJECT_WORKSPACE_XY at any yaw.
     FIXTURE_WORKSPACE: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {}
@@ -121,6 +123,11 @@ class TaskInterface:
     def subtask_spec(self) -> dict[str, tuple[Subtask, ...]]:
         """Per arm: the ordered subtasks (reference, termination signal, kind, partner)."""
         return self.SUBTASKS
+
+    def object_workspace(self, name: str) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The rectangle ((x_low, y_low), (x_high, y_high)) [m] that perturbations keep the object's centre in."""
+        self._object(name)
+        return self.OBJECT_WORKSPACES.get(name, self.OBJECT_WORKSPACE_XY)
 
     def object_extent(self, name: str) -> Extent:
         """Footprint and height of an object around its origin [m] (cached)."""

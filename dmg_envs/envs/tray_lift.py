@@ -110,7 +110,7 @@ class TwoArmTrayLiftEnv(ManipulationEnv):
     cubes x in [-0.10, 0.14], |y| in [0.29, 0.36].
 
     ## Episode End
-    No termination; truncation at 600 steps (registration) or when the simulation diverges.
+    No termination; truncation at 400 steps (registration) or when the simulation diverges.
 
     ## Signals
     `grasp_cube0`, `grasp_cube1`: both pads of the arm touch its cube. `cube0_on_tray`, `cube1_on_tray`:
@@ -118,6 +118,11 @@ class TwoArmTrayLiftEnv(ManipulationEnv):
     handle. `tray_lifted`: the tray's bottom more than 0.10 m above the table. `is_success`: the tray's
     bottom and both cubes' centres more than 0.10 m above the table, both cubes on the plate, the tray
     tilted less than 30 degrees.
+
+    ## Subtasks
+    Per arm K: `pick_cubeK` (reference `cubeK`), `place_cubeK` (`tray`), both parallel: each arm's own
+    queue; then `lift_trayK` (`tray`): a coordination subtask with the other arm's (take the handle, lift),
+    both started and ended on the same step.
 
     ## Version History
     - v0: initial release.
@@ -133,6 +138,7 @@ class TwoArmTrayLiftEnv(ManipulationEnv):
                               partner=f"lift_tray{1 - k}"))
         for k in range(2)}
     OBJECT_WORKSPACE_XY = ((-0.15, -0.37), (0.15, 0.37))
+    OBJECT_WORKSPACES = {"tray": ((-0.08, -0.05), (0.10, 0.05))}  # D1's range and a little: the tray stays on
     OBSERVED_FRAMES = ("tray_handle0", "tray_handle1")
     RELATIVE_OBSERVATIONS = (("gripper0_to_cube0", "robot0_eef_pos", "cube0_pos"),
                              ("gripper1_to_cube1", "robot1_eef_pos", "cube1_pos"),

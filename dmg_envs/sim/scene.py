@@ -45,8 +45,10 @@ EYE_IN_HAND_CAMERA = "eye_in_hand"
 HOME_KEY = "home"
 ROOT_BODY = "link0"
 
-WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 7
+MAX_ARMS = max(len(places) for places in ARM_LAYOUTS.values())
 ARM_CONTYPE = 2  # of arm 0; arm k uses ARM_CONTYPE << k
+WORLD_CONTYPE = 1
+WORLD_CONAFFINITY = WORLD_CONTYPE | sum(ARM_CONTYPE << k for k in range(MAX_ARMS))  # the world and every arm
 
 
 def arm_collision_bits(index: int, num_arms: int) -> tuple[int, int]:

@@ -28,7 +28,8 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     - an object moves only while it is free: touching no arm (so never while grasped), no other movable
       object (so never while stacked, and nothing ever rests on a moved object) and no fixture (so never
       inside a drawer);
-    - its centre stays inside the task's `OBJECT_WORKSPACE_XY` (the motion bounces off the edges);
+    - its centre stays inside the task's workspace for it (`object_workspace`; the motion bounces off the
+      edges);
     - it stops short of other objects (footprint circles `CLEARANCE` apart) and of fixtures and their
       parts (footprint rectangles: never into a cabinet or through a drawer's wall) and bounces away;
     - its height is kept, so it never sinks into the table.
@@ -79,7 +80,8 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._motions = {name: make_motion(motion, task.control_dt, params) for name in self.objects}
         self._gate = EpisodeGate(probability, time_window, subtask, subtask_fraction)
         self._gate.bind(task)
-        (self._x_low, self._y_low), (self._x_high, self._y_high) = task.OBJECT_WORKSPACE_XY
+        self._bounds = {name: (low[0], high[0], low[1], high[1])  # x_low, x_high, y_low, y_high [m]
+                        for name, (low, high) in ((name, task.object_workspace(name)) for name in self.objects)}
         extents = {name: task.object_extent(name) for name in movable}
         self._radius = {name: extent.radius for name, extent in extents.items()}
         self._below = {name: extent.bottom for name, extent in extents.items()}  # [m] under the origin
@@ -129,13 +131,13 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         # Plain Python per object, one array at the end: this runs every control step.
         applied = [_NO_STEP] * len(self.objects)
         footprints = None  # of the fixtures: read once, when the first object moves
-        x_low, x_high, y_low, y_high = self._x_low, self._x_high, self._y_low, self._y_high
         for row, name in enumerate(self.objects):
             model = self._motions[name]
             dx, dy, dyaw = model.step(rng, t)  # stepped even when blocked, so the motion keeps its clock
             if name not in free or not (dx or dy or dyaw):
                 continue
             x, y, z = positions[name]
+            x_low, x_high, y_low, y_high = self._bounds[name]
             # Bounce only off an edge the step would cross outwards: an object left outside (pushed there
             # by the arm) may still move back in.
             if (x + dx > x_high and dx > 0) or (x + dx < x_low and dx < 0):

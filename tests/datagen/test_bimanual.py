@@ -2,10 +2,13 @@
 frames per arm), and the shipped two-arm source demos."""
 
 import gymnasium as gym
+import minari
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import dmg_envs
+from dmg_envs.cli import app
 from dmg_envs.datagen import DMPExpert, MimicGenPolicy, load_source_demos
 from dmg_envs.datagen.attempts import policy_rng
 from dmg_envs.datagen.config import DEMOS_DIR
@@ -64,39 +67,37 @@ def test_the_expert_lifts_the_tray_from_one_demo_starting_the_lift_on_one_step(d
 @pytest.mark.parametrize("times", [1, 2])
 def test_the_tray_goals_follow_the_tray_when_it_is_moved_during_the_lift(demo, times):
     """The tray is moved 3 cm and turned 10 degrees during the coordination subtask, first while no arm
-    holds it, then (times=2) while one arm holds its handle and the other does not yet: the goal of every
-    arm that does not hold the tray moves with it, the holding arm's stays (it moves the tray itself).
-    After the first move alone the lift succeeds (the second pulls a handle out of a closed hand)."""
+    holds it, then (times=2) while one arm holds its handle and the other does not yet. At the next step
+    the goal of every arm that does not hold the tray stands where the moved tray puts it; the holding arm's
+    stays (it moves the tray itself). After the first move alone the lift succeeds (the second pulls a
+    handle out of a closed hand)."""
     expert = DMPExpert(gym.make("dmg/TwoArmTrayLift-v0"), demo)
     task = expert.unwrapped
     arms = ("robot0", "robot1")
-    moves = []
+    moves, checks = [], []
+
+    def expected_goal(arm: str, tray_pose: np.ndarray) -> np.ndarray:
+        part = expert.arm_expert(arm)  # the goal in the tray's frame, turned as the expert chose
+        return upright_frame(tray_pose) @ part.turn @ part.plans[part.index].goal @ part.tool_turn
 
     def move_tray(step, expert, info):
+        for arm, expected in moves.pop() if moves else ():  # the step after a move: the expert has acted
+            checks.append((arm, expert.goal_pose(arm), expected))
         lifting = all(info["expert"][arm]["subtask"] == 2 and info["expert"][arm]["running"] for arm in arms)
         held = {arm: task.in_contact("tray", arm) for arm in arms}
-        done = len(moves) // len(arms)
+        done = len(checks) // len(arms)
         if not lifting or done == times or sum(held.values()) != done:
             return  # first move: no arm holds the tray; second: exactly one does
-        tray = task.reference_pose("tray")
-        for arm in arms:
-            expert.arm_expert(arm).follow_reference()  # the frames as the tray stands before the move
-        before = {arm: expert.goal_pose(arm) for arm in arms}
-        moved = tray.copy()
+        moved = task.reference_pose("tray")
         moved[:3, 3] += (0.03, -0.01, 0.0)
-        moved[:3, :3] = rotvec_to_mat((0.0, 0.0, np.radians(10))) @ tray[:3, :3]
+        moved[:3, :3] = rotvec_to_mat((0.0, 0.0, np.radians(10))) @ moved[:3, :3]
+        goals_now = {arm: expert.goal_pose(arm) for arm in arms}
         task.set_object_pose("tray", moved)
-        transform = upright_frame(moved) @ np.linalg.inv(upright_frame(tray))
-        for arm in arms:
-            expert.arm_expert(arm).follow_reference()  # what the arm's next action starts with
-            expected = before[arm] if held[arm] else transform @ before[arm]
-            moves.append((arm, held[arm], expert.goal_pose(arm), expected))
+        moves.append([(arm, goals_now[arm] if held[arm] else expected_goal(arm, moved)) for arm in arms])
 
     success, _ = run(expert, 11, on_step=move_tray)
-    assert len(moves) == 2 * times and [held for _, held, _, _ in moves[:2]] == [False, False]
-    if times == 2:
-        assert sorted(held for _, held, _, _ in moves[2:]) == [False, True]
-    for _, _, goal, expected in moves:
+    assert len(checks) == 2 * times
+    for _, goal, expected in checks:
         np.testing.assert_allclose(goal, expected, atol=1e-9)
     assert success or times == 2
 
@@ -113,6 +114,25 @@ def test_the_baseline_replays_both_arms_with_one_schedule(demo):
                 break
         successes += info["is_success"]
     assert successes == 3
+
+
+def test_generate_replay_and_view_a_two_arm_dataset(isolated_datasets):
+    from PIL import Image
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["generate", "tray_lift", "--num-demos", "2", "--dynamics", "slow", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    dataset = minari.load_dataset("dmg/tray_lift/dmp-slow-v0")
+    assert dataset.total_episodes == 2 and dataset[0].actions.shape[1] == 14
+    assert dataset.storage.metadata["dmg_generation"]["env_id"] == "dmg/TwoArmTrayLift-v0"
+    replayed = runner.invoke(app, ["replay", "dmg/tray_lift/dmp-slow-v0"])
+    assert replayed.exit_code == 0 and "2/2 episodes end in success" in replayed.output, replayed.output
+    out = isolated_datasets / "episode.gif"
+    viewed = runner.invoke(app, ["view", "dmg/tray_lift/dmp-slow-v0", "--out", str(out), "--width", "80",
+                                 "--height", "60", "--every", "10"])
+    assert viewed.exit_code == 0 and "success True" in viewed.output, viewed.output
+    with Image.open(out) as gif:
+        assert gif.size == (80, 60) and gif.n_frames > 10
 
 
 @pytest.mark.parametrize("count", [1, 10])

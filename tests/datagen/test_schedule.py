@@ -1,7 +1,10 @@
 """The subtask schedule: DexMimicGen's kinds (parallel, coordination, sequential) for two arms."""
 
+import pytest
+
 from dmg_envs.datagen.schedule import SubtaskSchedule
-from dmg_envs.envs.task import Subtask
+from dmg_envs.envs.task import Subtask, check_subtasks
+from dmg_envs.errors import InvalidConfigError
 
 # A: a1, a2 (with B's b2), a3, a4; B: b1, b2 (with A's a2), b3 (only once a3 has ended).
 SPEC = {"A": (Subtask("a1", "x", "s"), Subtask("a2", "x", "s", "coordination", "b2"), Subtask("a3", "x", "s"),
@@ -47,3 +50,40 @@ def test_an_arms_last_subtask_ends_only_with_the_episode():
     schedule = SubtaskSchedule({"A": (Subtask("a1", "x", "s"),)})
     schedule.start_ready()
     assert schedule.finish({"A": True}) == [] and schedule.index == {"A": 0}
+
+
+def test_a_coordination_half_sent_back_stops_its_partner_and_both_start_again_together():
+    schedule = SubtaskSchedule(SPEC)
+    schedule.start_ready()
+    schedule.finish({"A": True, "B": True})
+    assert schedule.start_ready() == ["A", "B"]  # a2 and b2 run
+    schedule.restart("A", 0)  # A lost what it held: back to a1; B must not go on with b2 alone
+    assert schedule.running == {"A": False, "B": False}
+    assert schedule.start_ready() == ["A"]
+    schedule.finish({"A": True})
+    assert schedule.start_ready() == ["A", "B"]
+
+
+def _spec(a: tuple, b: tuple) -> dict:
+    return {"A": tuple(Subtask(*args) for args in a), "B": tuple(Subtask(*args) for args in b)}
+
+
+def test_a_valid_spec_passes():
+    check_subtasks(SPEC, ("A", "B"), ("x",), ("s",))
+
+
+@pytest.mark.parametrize("spec, message", [
+    (_spec([("a1", "x", "s"), ("a2", "x", "s")], [("b1", "x", "s", "sequential", "a2")]),
+     "last subtask and never ends"),
+    (_spec([("a1", "x", "s"), ("a2", "x", "s", "coordination", "b1")], [("b1", "x", "s"), ("b2", "x", "s")]),
+     "naming it back"),
+    (_spec([("a1", "x", "s"), ("a2", "x", "s", "coordination", "b2")],
+           [("b1", "x", "s"), ("b2", "y", "s", "coordination", "a2")]), "share their reference"),
+    (_spec([("a1", "x", "s", "coordination", "b2")], [("b1", "x", "s"), ("b2", "x", "s", "coordination", "a1")]),
+     "both be first, both last or neither"),
+    (_spec([("a1", "x", "s"), ("a2", "x", "s", "sequential", "b2"), ("a3", "x", "s")],
+           [("b1", "x", "s"), ("b2", "x", "s", "sequential", "a2"), ("b3", "x", "s")]), "wait for each other"),
+])
+def test_specs_that_cannot_be_scheduled_are_rejected_naming_the_problem(spec, message):
+    with pytest.raises(InvalidConfigError, match=message):
+        check_subtasks(spec, ("A", "B"), ("x", "y"), ("s",))

@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+import dmg_envs
 from dmg_envs.envs.tray_lift import CUBE_HALF, CUBE_PLACEMENT, TRAY_PLACEMENT, TRAY_PLATE_HALF_THICKNESS
 from dmg_envs.sim.scene import TABLE_TOP_Z
 from dmg_envs.sim.transforms import make_pose, rotvec_to_mat, yaw_of
@@ -76,12 +77,15 @@ def test_the_arms_collide_with_each_other_but_not_with_themselves(env):
         closest = min(closest, np.linalg.norm(task.eef_pose("robot1")[:3, 3] - task.eef_pose("robot0")[:3, 3]))
     assert touched
     assert closest > 0.05  # two hands, each several centimetres thick, cannot share a place
-    # no contact of an arm with its own links, whatever the posture
-    model, data = task.model, task.data
-    arm_geoms = [set(arm.geom_ids.tolist()) for arm in task._arms]
-    for contact in data.contact[:data.ncon]:
-        assert not any({contact.geom1, contact.geom2} <= geoms for geoms in arm_geoms)
-    assert model.ngeom > 0
+    # MuJoCo's filter: a pair collides if either's contype meets the other's conaffinity
+    model = task.model
+    collides = lambda a, b: bool(model.geom_contype[a] & model.geom_conaffinity[b]  # noqa: E731
+                                 or model.geom_contype[b] & model.geom_conaffinity[a])
+    own = [[g for g in arm.geom_ids if model.geom_contype[g]] for arm in task._arms]
+    table = model.geom("table_top").id
+    assert not any(collides(a, b) for geoms in own for a in geoms for b in geoms)
+    assert all(collides(a, b) for a in own[0] for b in own[1])
+    assert all(collides(g, table) and collides(g, model.geom("cube0_geom").id) for g in own[0] + own[1])
 
 
 def _lift(task, height: float, tilt: float = 0.0, cube_offsets=((0.0, -0.07), (0.0, 0.07))) -> None:
@@ -139,3 +143,31 @@ def test_scripted_demonstrator_solves_95_of_100_seeds_in_subtask_order(distribut
             for k in range(2):  # each arm: its cube grasped, then on the tray, then its handle, then the lift
                 assert 0 < first[f"grasp_cube{k}"] < first[f"cube{k}_on_tray"] < first[f"grasp_handle{k}"]
                 assert first[f"grasp_handle{k}"] < first["tray_lifted"]
+
+
+def test_slow_drift_moves_the_tray_and_cubes_while_free_and_keeps_the_tray_on_the_table():
+    env = dmg_envs.make("dmg/TwoArmTrayLift-v0", dynamics="slow")
+    task = env.unwrapped
+    (x_low, y_low), (x_high, y_high) = task.object_workspace("tray")
+    moved = dict.fromkeys(task.movable_objects, 0.0)
+    for seed in range(3):
+        env.reset(seed=seed)
+        start = {name: task.object_position(name)[:2].copy() for name in moved}
+        for _ in range(120):  # 6 s, the arms still
+            env.step(np.tile([0, 0, 0, 0, 0, 0, -1.0], 2))
+            x, y = task.object_position("tray")[:2]
+            assert x_low - 0.003 <= x <= x_high + 0.003 and y_low - 0.003 <= y <= y_high + 0.003
+        for name in moved:
+            moved[name] = max(moved[name], float(np.linalg.norm(task.object_position(name)[:2] - start[name])))
+    assert all(distance > 0.03 for distance in moved.values()), moved
+
+
+def test_pushes_act_on_both_arms():
+    env = dmg_envs.make("dmg/TwoArmTrayLift-v0", dynamics="pushes")
+    env.reset(seed=0)
+    pushed = dict.fromkeys(("robot0", "robot1"), False)
+    for _ in range(200):
+        _, _, _, _, info = env.step(np.tile([0, 0, 0, 0, 0, 0, -1.0], 2))
+        for arm, force in info["robot_perturbation"].items():
+            pushed[arm] |= bool(np.any(force))
+    assert pushed == {"robot0": True, "robot1": True}

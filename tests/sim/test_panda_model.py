@@ -7,6 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from dmg_envs.errors import InvalidConfigError
 from dmg_envs.sim import scene
 from dmg_envs.sim.transforms import angle_between, rotvec_to_mat
 
@@ -109,3 +110,18 @@ def test_table_scene_compiles_with_prefixed_arms():
         for i in range(arms):
             assert model.site(f"robot{i}_tcp").id >= 0
         assert model.nu == 15 * arms
+
+
+@pytest.mark.parametrize("layout, bases", [
+    ("opposed", [(-0.56, 0.0), (0.56, 0.0)]), ("parallel", [(-0.56, -0.25), (-0.56, 0.25)])])
+def test_two_arm_layouts_place_the_arms_where_documented(layout, bases):
+    model = scene.build_table_scene((), num_arms=2, layout=layout).compile()
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    for index, base in enumerate(bases):
+        np.testing.assert_allclose(data.xpos[model.body(f"robot{index}_link0").id][:2], base, atol=1e-9)
+
+
+def test_a_layout_that_does_not_fit_the_number_of_arms_is_refused():
+    with pytest.raises(InvalidConfigError, match="'parallel' is not valid for 1 arm"):
+        scene.build_table_scene((), num_arms=1, layout="parallel")
