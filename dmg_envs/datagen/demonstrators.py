@@ -39,20 +39,35 @@ def nearest_turn(target: float, current: float, period: float) -> float:
 
 class _Move:
     """A minimum-jerk move of the TCP from its pose at planning time to a target, with a gripper command.
+
+    The hand's orientation is the gripper pointing down (`GRIPPER_DOWN`) turned by a yaw about the vertical
+    and then, optionally, tilted by an angle about the horizontal `tilt_axis`; yaw and tilt are
+    interpolated like the position. Tilted by 90 degrees, the hand points sideways and its yaw becomes a
+    roll about the direction it points in: the wrist turn that pours what it holds.
+
     A `barrier` move holds still until every arm's move is a barrier; then all end on the same step, so
-    that what the arms plan next starts together (a coordinated lift)."""
+    that what the arms plan next starts together (a coordinated lift). After a `repeat` move the arm
+    plans the same phase again (it waits for something)."""
 
     def __init__(self, start: np.ndarray, start_yaw: float, target: np.ndarray, target_yaw: float,
-                 gripper: float, steps: int, barrier: bool = False):
+                 gripper: float, steps: int, barrier: bool = False, start_tilt: float = 0.0,
+                 target_tilt: float = 0.0, tilt_axis: tuple[float, float, float] = (0.0, 1.0, 0.0),
+                 repeat: bool = False):
         self.start, self.target, self.gripper, self.steps = start, target, gripper, max(1, steps)
         self.start_yaw, self.target_yaw = start_yaw, target_yaw
+        self.start_tilt, self.target_tilt, self.tilt_axis = start_tilt, target_tilt, np.asarray(tilt_axis, float)
         self.step = 0
-        self.barrier, self.released = barrier, False
+        self.barrier, self.released, self.repeat = barrier, False, repeat
 
-    def desired(self) -> tuple[np.ndarray, float]:
+    def desired(self) -> tuple[np.ndarray, np.ndarray]:
+        """The TCP's position (3,) and orientation (3, 3) for the current step."""
         progress = min_jerk((self.step + 1) / self.steps)
-        return (self.start + progress * (self.target - self.start),
-                self.start_yaw + progress * (self.target_yaw - self.start_yaw))
+        yaw = self.start_yaw + progress * (self.target_yaw - self.start_yaw)
+        orientation = rotvec_to_mat([0.0, 0.0, yaw]) @ GRIPPER_DOWN
+        if self.start_tilt or self.target_tilt:  # untilted moves compute exactly what they always did
+            tilt = self.start_tilt + progress * (self.target_tilt - self.start_tilt)
+            orientation = rotvec_to_mat(tilt * self.tilt_axis) @ orientation
+        return self.start + progress * (self.target - self.start), orientation
 
     @property
     def done(self) -> bool:
@@ -63,7 +78,8 @@ class ScriptedDemonstrator(ABC):
     """A phase-by-phase demonstrator: `action = demonstrator(obs)`. Each arm's phases are planned when they
     start, from what the demonstrator sees then (`_plan`, with `self.arm`, `self.phase` and `self.move` the
     planning arm's), and played as minimum-jerk moves. Two-armed tasks list both arms in `ARMS`; their
-    actions are concatenated, and barrier moves (`_Move(barrier=True)`) let the arms start a phase together.
+    actions are concatenated, barrier moves (`_Move(barrier=True)`) let the arms start a phase together and
+    repeat moves (`_Move(repeat=True)`) let an arm wait, planning the same phase again, until the other is done.
 
     Args:
         rng: seeds the imperfections.
@@ -130,18 +146,17 @@ class ScriptedDemonstrator(ABC):
         move = self._moves[arm] = self._plan(obs)
         if move is None:
             self._finished[arm] = True
-        else:
+        elif not move.repeat:
             self._phases[arm] += 1
 
     def _arm_action(self, arm: str, obs: dict) -> np.ndarray:
         move = self._moves[arm]
         if self._finished[arm] or move is None:
             return self._IDLE.copy()
-        position, yaw = move.desired()
+        position, target_mat = move.desired()
         move.step += 1
         action = np.zeros(7)
         action[:3] = (position - obs[f"{arm}_eef_pos"]) / MAX_DELTA_POS
-        target_mat = rotvec_to_mat([0.0, 0.0, yaw]) @ GRIPPER_DOWN
         action[3:6] = rotation_error(target_mat, quat_to_mat(obs[f"{arm}_eef_quat"])) / MAX_DELTA_ROT
         action[6] = move.gripper
         return np.clip(action, -1.0, 1.0).astype(np.float32)
