@@ -1,7 +1,8 @@
 """How often each task's scripted source demonstrator succeeds, on 100 seeds per reset distribution, and
 how long its demos are; writes benchmarks/results/demonstrators.json.
 
-Run: .venv/bin/python benchmarks/bench_demonstrators.py [--seeds 100] [--workers 2]   (or `make bench`)
+Run: .venv/bin/python benchmarks/bench_demonstrators.py [--seeds 100] [--workers 2] [--tasks pouring ...]
+(or `make bench`). With --tasks only those tasks run, and their entries replace theirs in the results file.
 """
 
 from __future__ import annotations
@@ -41,16 +42,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS / "demonstrators.json")
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), help="only these tasks (default: every task)")
     args = parser.parse_args()
     record = {"command": "python benchmarks/bench_demonstrators.py", "seeds": args.seeds, "tasks": {}}
+    if args.tasks and args.out.exists():  # keep the other tasks' figures
+        record = json.loads(args.out.read_text())
+        if record["seeds"] != args.seeds:
+            parser.error(f"{args.out} holds figures for {record['seeds']} seeds; ask for as many, or another --out")
     with ProcessPoolExecutor(args.workers) as pool:
-        for task in TASKS:
+        for task in args.tasks or TASKS:
             for distribution in ("D0", "D1"):
                 seeds = list(range(args.seeds))
                 jobs = [(task, distribution, seeds[i::args.workers * 2]) for i in range(args.workers * 2)]
                 results = sorted(r for part in pool.map(_record, jobs) for r in part)
                 lengths = [steps for _, success, steps in results if success]
-                record["tasks"].setdefault(task, {})[distribution] = {
+                entry = record["tasks"].setdefault(task, {})
+                if args.tasks:
+                    entry["command"] = f"python benchmarks/bench_demonstrators.py --tasks {' '.join(args.tasks)}"
+                entry[distribution] = {
                     "successes": len(lengths), "episodes": len(results),
                     "failed_seeds": [seed for seed, success, _ in results if not success],
                     "steps_median": statistics.median(lengths) if lengths else None,
