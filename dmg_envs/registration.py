@@ -40,6 +40,8 @@ TASKS: dict[str, TaskEntry] = {entry.task: entry for entry in (
               "dmg_envs.datagen.demonstrators:MugDrawerDemonstrator"),
     TaskEntry("tray_lift", "dmg/TwoArmTrayLift-v0", "dmg_envs.envs.tray_lift:TwoArmTrayLiftEnv", 400,
               "dmg_envs.datagen.demonstrators:TrayLiftDemonstrator"),
+    TaskEntry("pouring", "dmg/TwoArmPouring-v0", "dmg_envs.envs.pouring:TwoArmPouringEnv", 700,
+              "dmg_envs.datagen.demonstrators:PouringDemonstrator"),
 )}
 
 ENTRY_POINTS = {entry.env_id: entry.entry_point for entry in TASKS.values()}

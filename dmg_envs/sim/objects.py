@@ -26,6 +26,7 @@ CONTINUOUS = 0  # yaw symmetry of an object that looks the same at every yaw (a 
 YAW_SYMMETRIES = (1, 2, 4, CONTINUOUS)
 JOINT_TYPES = ("slide", "hinge")
 DEFAULT_FRICTION = (1.0, 0.005, 0.0001)  # sliding, torsional, rolling
+CONDIMS = (3, 4, 6)  # contact dimensionalities an object may ask for (MuJoCo's 1, no friction, is left out)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ class SceneObject:
         density: [kg/m^3].
         friction: sliding, torsional, rolling coefficients.
         frames: named frames on it.
+        condim: MuJoCo's contact dimensionality of its geoms: 3 (sliding friction only, the default), 4
+            (and torsional) or 6 (and rolling: a ball that comes to rest instead of rolling on for ever).
     """
 
     name: str
@@ -161,6 +164,7 @@ class SceneObject:
     density: float = 500.0
     friction: tuple[float, float, float] = DEFAULT_FRICTION
     frames: tuple[Frame, ...] = ()
+    condim: int = 3
 
     def __post_init__(self):
         _check_name("object", self.name)
@@ -168,6 +172,8 @@ class SceneObject:
         if self.yaw_symmetry not in YAW_SYMMETRIES:
             raise InvalidConfigError(f"{self.name}: yaw_symmetry must be one of 1, 2, 4 or CONTINUOUS (0), "
                                      f"got {self.yaw_symmetry!r}")
+        if self.condim not in CONDIMS:
+            raise InvalidConfigError(f"{self.name}: condim must be one of {CONDIMS}, got {self.condim!r}")
 
     @classmethod
     def box(cls, name: str, half_size: tuple[float, float, float], rgba: tuple[float, float, float, float],

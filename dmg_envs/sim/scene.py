@@ -161,7 +161,8 @@ def build_table_scene(objects: tuple[SceneObject, ...] = (), num_arms: int = 1,
     for obj in objects:
         body = world.add_body(name=obj.name, pos=(0, 0, TABLE_TOP_Z + obj.extent.bottom))
         body.add_freejoint(name=f"{obj.name}_joint")
-        _add_geoms(body, obj.name, obj.geoms, obj.rgba, friction=obj.friction, density=obj.density)
+        _add_geoms(body, obj.name, obj.geoms, obj.rgba, friction=obj.friction, density=obj.density,
+                   condim=obj.condim)
         body.add_site(name=f"{obj.name}_site", size=(0.002, 0.002, 0.002), group=4)
         _add_frames(body, obj.frames)
     for fixture in fixtures:
@@ -180,7 +181,7 @@ def geom_names(owner: str, geoms: tuple[Geom, ...]) -> list[str]:
 
 
 def _add_geoms(body: mujoco.MjsBody, owner: str, geoms: tuple[Geom, ...], rgba: tuple[float, ...],
-               friction: tuple[float, float, float], density: float | None = None) -> None:
+               friction: tuple[float, float, float], density: float | None = None, condim: int = 3) -> None:
     types = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
              "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE, "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}
     for geom, name in zip(geoms, geom_names(owner, geoms)):
@@ -188,7 +189,7 @@ def _add_geoms(body: mujoco.MjsBody, owner: str, geoms: tuple[Geom, ...], rgba: 
         added = body.add_geom(name=name, type=types[geom.type], size=size, pos=geom.pos,
                               quat=geom.quat, rgba=geom.rgba or rgba, friction=friction,
                               contype=WORLD_CONTYPE if geom.collides else 0,
-                              conaffinity=WORLD_CONAFFINITY if geom.collides else 0)
+                              conaffinity=WORLD_CONAFFINITY if geom.collides else 0, condim=condim)
         if density is not None:
             added.density = density
         if not geom.collides:  # decoration carries no mass either
