@@ -12,7 +12,7 @@ import statistics
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from results_file import write_merged
+from dmg_envs.bench import write_merged
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -16,7 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from results_file import write_merged
+
+from dmg_envs.bench import write_merged
 
 RESULTS = Path(__file__).parent / "results"
 # Per task, (label, dynamics preset, reset distribution).

@@ -19,10 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from results_file import write_merged
-
 import dmg_envs  # noqa: F401
-from dmg_envs.bench import benchmark_env
+from dmg_envs.bench import benchmark_env, write_merged
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
