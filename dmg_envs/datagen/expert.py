@@ -37,6 +37,7 @@ REWIND_DISTANCE = 0.06  # [m]
 # A new start's offset is blended away before the demo's final approach: the last point this far from
 # where it first touched the reference.
 APPROACH_DISTANCE = 0.06  # [m]
+SIDE_GRASP_COS = math.cos(math.radians(45))  # a hand whose axis is further than this from pointing down
 STALL_STEPS = 10  # control steps a converged pick may wait for its signal before it rewinds
 LOST_STEPS = 2  # control steps a held object must be missing before the expert goes back for it
 LOST_WINDOW = 3  # [steps] around the matching demo step in which the demo must still have held it
@@ -120,6 +121,7 @@ class _SubtaskPlan:
         self.dmp = CartesianDMP(num_basis=num_basis, alpha=alpha, blend_window=window).fit(
             np.arange(len(local)) * dt, local[:, :3, 3], np.stack([mat_to_quat(pose[:3, :3]) for pose in local]))
         self.goal = local[-1]  # the TCP at the segment's end, in the reference frame
+        self.source_yaw = yaw_of(frames[-1][:3, :3])  # [rad] of that frame in the world
         self.gripper = demo.gripper_actions[segment.arm][segment.start:segment.end]
 
 
@@ -145,6 +147,7 @@ class ArmExpert:
         self.picks = [index for index, segment in enumerate(segments) if segment.reference in task.movable_objects
                       and demo.touches[arm][segment.reference][segment.end]]
         self.demo_signals = demo.signals
+        self.pick_tool_turns: dict[int, np.ndarray] = {}  # the gripper's turn each pick took its object with
         self.index, self.lost_for = 0, 0
         self.gripper_held = -1.0  # the gripper command while waiting to start a subtask
 
@@ -207,10 +210,20 @@ class ArmExpert:
         return upright_frame(self.task.reference_pose(plan.segment.reference))
 
     def _choose_frame(self, plan: _SubtaskPlan) -> None:
-        """The reference's current frame, turned to the equivalent pose nearest the gripper."""
+        """The reference's current frame, turned to the equivalent pose nearest the gripper. A gripper that
+        holds from the side what an earlier pick took keeps the turn it took it with: a half turn about its
+        axis would turn the object over (a hand pointing down may turn: that only yaws what it holds)."""
         raw = self._upright_reference(plan)
-        self.turn, self.tool_turn = nearest_equivalent(raw, plan.goal, self.task.eef_pose(self.arm),
-                                                       self.task.yaw_symmetry(plan.segment.reference), TOOL_TURNS)
+        current = self.task.eef_pose(self.arm)
+        from_the_side = -current[2, 2] < SIDE_GRASP_COS  # the approach axis (z) far from pointing down
+        held = [pick for pick in self.picks if pick < self.index and pick in self.pick_tool_turns
+                and self.task.grasped(self.plans[pick].segment.reference, self.arm)]
+        tool_turns = (self.pick_tool_turns[held[-1]],) if held and from_the_side else TOOL_TURNS
+        self.turn, self.tool_turn = nearest_equivalent(raw, plan.goal, current,
+                                                       self.task.yaw_symmetry(plan.segment.reference), tool_turns,
+                                                       continuous_yaw=plan.source_yaw)
+        if self.index in self.picks:
+            self.pick_tool_turns[self.index] = self.tool_turn
         self.frame = ReferenceFrame(raw @ self.turn)
 
     def rewind(self) -> None:

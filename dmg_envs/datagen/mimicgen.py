@@ -23,7 +23,7 @@ from dmg_envs.datagen.segmentation import Segment, align_coordination, segment_d
 from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.dmp import quaternion
 from dmg_envs.envs.base import MAX_DELTA_POS, MAX_DELTA_ROT
-from dmg_envs.sim.transforms import invert_pose, mat_to_quat, nearest_equivalent, upright_frame
+from dmg_envs.sim.transforms import invert_pose, mat_to_quat, nearest_equivalent, upright_frame, yaw_of
 
 INTERPOLATION_STEPS = 5
 ACTION_NOISE = DEFAULT_ACTION_NOISE["mimicgen"]
@@ -74,7 +74,8 @@ class MimicGenPolicy:
         current = self._task.eef_pose(arm)
         to_source = invert_pose(source)
         turn, tool_turn = nearest_equivalent(now, to_source @ demo_poses[-1], current,
-                                             self._task.yaw_symmetry(segment.reference), TOOL_TURNS)
+                                             self._task.yaw_symmetry(segment.reference), TOOL_TURNS,
+                                             continuous_yaw=yaw_of(source[:3, :3]))
         transform = now @ turn @ to_source
         targets = [transform @ pose @ tool_turn for pose in demo_poses]
         first = targets[0]

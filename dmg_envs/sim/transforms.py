@@ -119,14 +119,20 @@ def best_yaw(target: npt.ArrayLike, rotation: npt.ArrayLike) -> float:
 
 
 def nearest_equivalent(frame: np.ndarray, local_goal: np.ndarray, current: np.ndarray, symmetry: int,
-                       tool_turns: tuple[np.ndarray, ...] = (np.eye(4),)) -> tuple[np.ndarray, np.ndarray]:
+                       tool_turns: tuple[np.ndarray, ...] = (np.eye(4),), continuous_yaw: float | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Of the poses `frame . turn . local_goal . tool_turn` that look the same (a reference with yaw
     `symmetry` k maps onto itself every 2 pi / k; 0: at any yaw; a tool may look the same turned by
-    `tool_turns`), the `(turn, tool_turn)` whose orientation is nearest the `current` pose's (4x4 each)."""
+    `tool_turns`), the `(turn, tool_turn)` whose orientation is nearest the `current` pose's (4x4 each).
+    `continuous_yaw` [rad], for a reference that looks the same at any yaw: the world yaw its turned frame
+    takes (the source demo's), so that motions relative to it keep their demonstrated headings (a pour
+    keeps its direction, a side grasp its side) instead of being turned towards the gripper."""
     best, best_angle = (np.eye(4), tool_turns[0]), np.inf
     for tool_turn in tool_turns:
         oriented = local_goal @ tool_turn
-        if symmetry == 0:  # continuous: the best yaw directly
+        if symmetry == 0 and continuous_yaw is not None:
+            turns = [yaw_pose(continuous_yaw - yaw_of(frame[:3, :3]))]
+        elif symmetry == 0:  # continuous: the best yaw directly
             yaw = best_yaw(current[:3, :3], frame[:3, :3] @ oriented[:3, :3])
             turns = [yaw_pose(yaw)]
         else:

@@ -135,12 +135,38 @@ def test_generate_replay_and_view_a_two_arm_dataset(isolated_datasets):
         assert gif.size == (80, 60) and gif.n_frames > 10
 
 
-@pytest.mark.parametrize("count", [1, 10])
-def test_shipped_two_arm_demos_are_successful_and_hold_both_arms(count):
-    demos = load_source_demos(DEMOS_DIR / f"tray_lift_{count}.hdf5")
-    assert len(demos) == count
+@pytest.mark.parametrize("name, env_id, demonstrator", [
+    ("tray_lift_1", "dmg/TwoArmTrayLift-v0", "TrayLiftDemonstrator"),
+    ("tray_lift_10", "dmg/TwoArmTrayLift-v0", "TrayLiftDemonstrator"),
+    ("pouring_1", "dmg/TwoArmPouring-v0", "PouringDemonstrator")])
+def test_shipped_two_arm_demos_are_successful_and_hold_both_arms(name, env_id, demonstrator):
+    demos = load_source_demos(DEMOS_DIR / f"{name}.hdf5")
+    assert len(demos) == int(name.rsplit("_", 1)[1])
     for demo in demos:
-        assert demo.success and demo.env_id == "dmg/TwoArmTrayLift-v0"
+        assert demo.success and demo.env_id == env_id
         assert demo.actions.shape == (demo.num_steps, 14)
         assert set(demo.eef_poses) == set(demo.gripper_actions) == set(demo.touches) == {"robot0", "robot1"}
-        assert demo.attrs["demonstrator"] == "TrayLiftDemonstrator"
+        assert demo.attrs["demonstrator"] == demonstrator
+
+
+def test_on_pouring_the_bowl_arm_starts_only_after_the_pour_has_ended():
+    """The sequential constraint in the expert: robot0's `pick_bowl` never runs before robot1's `pour` has
+    ended, in every episode; the expert solves 3 of these 6 seeds today (robot1's side grasp of the cup
+    fails in the others: work left for TwoArmPouring)."""
+    demo = load_source_demos(DEMOS_DIR / "pouring_1.hdf5")[0]
+    expert = DMPExpert(gym.make("dmg/TwoArmPouring-v0"), demo)
+    successes = 0
+    for seed in range(6):
+        obs, info = expert.reset(seed=seed)
+        solved_for, waited = 0, False
+        for _ in range(500):
+            obs, _, _, truncated, info = expert.step(expert.predict(obs)[0])
+            report = info["expert"]
+            assert not (report["robot0"]["running"] and report["robot1"]["subtask"] < 2)  # pour not ended yet
+            waited |= not report["robot0"]["running"]
+            solved_for = solved_for + 1 if info["is_success"] else 0
+            if solved_for > 10 or truncated:
+                break
+        assert waited
+        successes += solved_for > 10
+    assert successes >= 3
