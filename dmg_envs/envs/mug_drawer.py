@@ -10,7 +10,7 @@ import numpy as np
 
 from dmg_envs.envs.base import ManipulationEnv
 from dmg_envs.envs.task import Subtask
-from dmg_envs.sim.objects import Fixture, Frame, Geom, Joint, Part, SceneObject
+from dmg_envs.sim.objects import Fixture, Frame, Geom, Joint, Part, SceneObject, vessel_geoms
 from dmg_envs.sim.scene import TABLE_TOP_Z
 from dmg_envs.sim.transforms import make_pose, rotvec_to_mat
 
@@ -27,14 +27,7 @@ _CERAMIC = (0.92, 0.9, 0.85, 1.0)
 
 def _mug_geoms() -> tuple[Geom, ...]:
     # Only the bottom touches a flat surface: the wall and handle start above it.
-    geoms = [Geom("cylinder", (MUG_RADIUS, 0.003), pos=(0.0, 0.0, -MUG_HALF_HEIGHT + 0.003), name="bottom")]
-    panel_radius = MUG_RADIUS - _WALL_THICKNESS / 2
-    half_width = 1.02 * panel_radius * math.tan(math.pi / _WALL_PANELS)  # panels just overlap at the seams
-    for i in range(_WALL_PANELS):
-        angle = 2.0 * math.pi * i / _WALL_PANELS
-        geoms.append(Geom("box", (_WALL_THICKNESS / 2, half_width, 0.029),
-                          pos=(panel_radius * math.cos(angle), panel_radius * math.sin(angle), 0.003),
-                          quat=(math.cos(angle / 2), 0.0, 0.0, math.sin(angle / 2)), name=f"wall{i}"))
+    geoms = list(vessel_geoms(MUG_RADIUS, MUG_HALF_HEIGHT, 0.003, _WALL_THICKNESS, _WALL_PANELS))
     geoms += [Geom("capsule", (0.004, 0.011), pos=(MUG_RADIUS + 0.011, 0.0, z), quat=_ALONG_X, name=f"handle_{side}")
               for side, z in (("top", 0.016), ("bottom", -0.016))]
     geoms.append(Geom("capsule", (0.004, 0.016), pos=(MUG_RADIUS + 0.022, 0.0, 0.0), name="handle_grip"))

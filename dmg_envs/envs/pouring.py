@@ -11,33 +11,16 @@ import numpy as np
 
 from dmg_envs.envs.base import ManipulationEnv
 from dmg_envs.envs.task import Subtask
-from dmg_envs.sim.objects import CONTINUOUS, Fixture, Geom, SceneObject
+from dmg_envs.sim.objects import CONTINUOUS, Fixture, Geom, SceneObject, vessel_geoms
 from dmg_envs.sim.scene import TABLE_TOP_Z
 from dmg_envs.sim.transforms import make_pose, rotvec_to_mat
-
-
-def _wall(radius: float, thickness: float, half_height: float, z: float, panels: int, name: str,
-          group: str = "") -> list[Geom]:
-    """A round wall of `panels` upright boxes whose outside touches a circle of `radius` [m], centred at
-    height `z`; neighbouring panels just overlap at their seams, so nothing slips through."""
-    panel_radius = radius - thickness / 2
-    half_width = 1.02 * panel_radius * math.tan(math.pi / panels)
-    return [Geom("box", (thickness / 2, half_width, half_height),
-                 pos=(panel_radius * math.cos(angle), panel_radius * math.sin(angle), z),
-                 quat=(math.cos(angle / 2), 0.0, 0.0, math.sin(angle / 2)), name=f"{name}{i}", group=group)
-            for i, angle in enumerate(2.0 * math.pi * k / panels for k in range(panels))]
-
 
 # --- the cup: a round bottom and a wall of 10 panels, open at the top; the origin is at mid height ------
 CUP_RADIUS, CUP_HALF_HEIGHT = 0.031, 0.0575  # [m] outer radius (6.2 cm across: the Panda's hand opens 8 cm)
 CUP_BOTTOM_HALF_THICKNESS = 0.004  # [m]
 _CUP_WALL_THICKNESS = 0.004
 CUP = SceneObject(
-    "cup",
-    (Geom("cylinder", (CUP_RADIUS, CUP_BOTTOM_HALF_THICKNESS),
-          pos=(0.0, 0.0, -CUP_HALF_HEIGHT + CUP_BOTTOM_HALF_THICKNESS), name="bottom"),
-     *_wall(CUP_RADIUS, _CUP_WALL_THICKNESS, CUP_HALF_HEIGHT - CUP_BOTTOM_HALF_THICKNESS,
-            CUP_BOTTOM_HALF_THICKNESS, 10, "wall")),
+    "cup", vessel_geoms(CUP_RADIUS, CUP_HALF_HEIGHT, CUP_BOTTOM_HALF_THICKNESS, _CUP_WALL_THICKNESS, 10),
     rgba=(0.2, 0.55, 0.8, 1.0), yaw_symmetry=CONTINUOUS, density=600.0)
 
 # --- the ball -------------------------------------------------------------------------------------------
@@ -51,11 +34,7 @@ BOWL_RADIUS, BOWL_HALF_HEIGHT = 0.0975, 0.0325  # [m] outer radius, half the hei
 BOWL_BOTTOM_HALF_THICKNESS = 0.004  # [m]
 BOWL_WALL_THICKNESS = 0.006  # [m]
 BOWL = SceneObject(
-    "bowl",
-    (Geom("cylinder", (BOWL_RADIUS, BOWL_BOTTOM_HALF_THICKNESS),
-          pos=(0.0, 0.0, -BOWL_HALF_HEIGHT + BOWL_BOTTOM_HALF_THICKNESS), name="bottom"),
-     *_wall(BOWL_RADIUS, BOWL_WALL_THICKNESS, BOWL_HALF_HEIGHT - BOWL_BOTTOM_HALF_THICKNESS,
-            BOWL_BOTTOM_HALF_THICKNESS, 12, "wall")),
+    "bowl", vessel_geoms(BOWL_RADIUS, BOWL_HALF_HEIGHT, BOWL_BOTTOM_HALF_THICKNESS, BOWL_WALL_THICKNESS, 12),
     rgba=(0.85, 0.85, 0.8, 1.0), yaw_symmetry=CONTINUOUS, density=250.0)
 
 # --- the pad: a thin square on the table, where the bowl goes --------------------------------------------

@@ -105,6 +105,23 @@ class Extent:
     top: float  # height of the highest point above the origin
 
 
+def vessel_geoms(radius: float, half_height: float, bottom_half_thickness: float, wall_thickness: float,
+                 panels: int) -> tuple[Geom, ...]:
+    """An open round vessel (a mug, a cup, a bowl) around its origin at mid height: a round bottom
+    ("bottom", the only part that touches a flat surface) and a wall of `panels` upright boxes ("wall<i>")
+    whose outside touches a circle of `radius` [m]; neighbouring panels just overlap at their seams, so
+    nothing slips through."""
+    bottom = Geom("cylinder", (radius, bottom_half_thickness), pos=(0.0, 0.0, -half_height + bottom_half_thickness),
+                  name="bottom")
+    panel_radius = radius - wall_thickness / 2
+    half_width = 1.02 * panel_radius * math.tan(math.pi / panels)
+    wall = [Geom("box", (wall_thickness / 2, half_width, half_height - bottom_half_thickness),
+                 pos=(panel_radius * math.cos(angle), panel_radius * math.sin(angle), bottom_half_thickness),
+                 quat=(math.cos(angle / 2), 0.0, 0.0, math.sin(angle / 2)), name=f"wall{i}")
+            for i, angle in enumerate(2.0 * math.pi * k / panels for k in range(panels))]
+    return (bottom, *wall)
+
+
 def extent_of(geoms: tuple[Geom, ...]) -> Extent:
     points = np.concatenate([geom.support_points() for geom in geoms if geom.collides])
     return Extent(low_xy=tuple(points[:, :2].min(axis=0).tolist()), high_xy=tuple(points[:, :2].max(axis=0).tolist()),
