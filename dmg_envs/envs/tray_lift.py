@@ -62,6 +62,7 @@ CUBE_PLACEMENT = {"D0": ((-0.04, 0.08), (-0.35, -0.30)),
                   "D1": ((-0.10, 0.14), (-0.36, -0.29))}
 LIFT_HEIGHT = 0.10  # [m] the tray's bottom and the cubes' centres above the table, for success
 MAX_TILT = math.radians(30)  # of the tray, for success
+_MIN_TILT_COS = math.cos(MAX_TILT)
 RESTING_PENETRATION = 1e-4  # [m] as in Stack: objects start resting, neither dropping nor floating
 
 
@@ -175,26 +176,21 @@ class TwoArmTrayLiftEnv(ManipulationEnv):
     def _task_info(self) -> dict[str, bool]:
         # Runs every step: contact codes and addresses are resolved once (_tables).
         tables, pairs, qpos = self._tables, self._contacts.pairs(), self._qpos
-        info: dict[str, bool] = {}
-        for k in range(2):
-            left, right = tables.cube_pads[k]
-            info[f"grasp_cube{k}"] = not pairs.isdisjoint(left) and not pairs.isdisjoint(right)
-        for k in range(2):
-            info[f"cube{k}_on_tray"] = not pairs.isdisjoint(tables.cube_plate[k])
-        for k in range(2):
-            left, right = tables.handle_pads[k]
-            info[f"grasp_handle{k}"] = not pairs.isdisjoint(left) and not pairs.isdisjoint(right)
+        (cube0_left, cube0_right), (cube1_left, cube1_right) = tables.cube_pads
+        (bar0_left, bar0_right), (bar1_left, bar1_right) = tables.handle_pads
+        on_tray = [not pairs.isdisjoint(codes) for codes in tables.cube_plate]
         lift_z = TABLE_TOP_Z + LIFT_HEIGHT
-        tray_z = qpos.item(tables.tray_qpos + 2)
-        info["tray_lifted"] = lifted = tray_z - TRAY_PLATE_HALF_THICKNESS > lift_z
-        success = lifted and info["cube0_on_tray"] and info["cube1_on_tray"]
-        if success:
-            success = all(qpos.item(address + 2) > lift_z for address in tables.cube_qpos)
+        lifted = qpos.item(tables.tray_qpos + 2) - TRAY_PLATE_HALF_THICKNESS > lift_z
+        success = lifted and all(on_tray) and all(qpos.item(address + 2) > lift_z for address in tables.cube_qpos)
         if success:
             _, x, y, _ = qpos[tables.tray_qpos + 3:tables.tray_qpos + 7].tolist()
-            success = 1.0 - 2.0 * (x * x + y * y) >= math.cos(MAX_TILT)  # the z component of the tray's normal
-        info["is_success"] = success
-        return info
+            success = 1.0 - 2.0 * (x * x + y * y) >= _MIN_TILT_COS  # the z component of the tray's normal
+        return {"grasp_cube0": not pairs.isdisjoint(cube0_left) and not pairs.isdisjoint(cube0_right),
+                "grasp_cube1": not pairs.isdisjoint(cube1_left) and not pairs.isdisjoint(cube1_right),
+                "cube0_on_tray": on_tray[0], "cube1_on_tray": on_tray[1],
+                "grasp_handle0": not pairs.isdisjoint(bar0_left) and not pairs.isdisjoint(bar0_right),
+                "grasp_handle1": not pairs.isdisjoint(bar1_left) and not pairs.isdisjoint(bar1_right),
+                "tray_lifted": lifted, "is_success": success}
 
     def _dense_reward(self, info: dict[str, Any]) -> float:
         if info["is_success"]:
