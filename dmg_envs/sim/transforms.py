@@ -126,13 +126,15 @@ def nearest_equivalent(frame: np.ndarray, local_goal: np.ndarray, current: np.nd
     `tool_turns`), the `(turn, tool_turn)` whose orientation is nearest the `current` pose's (4x4 each).
     `continuous_yaw` [rad], for a reference that looks the same at any yaw: the world yaw its turned frame
     takes (the source demo's), so that motions relative to it keep their demonstrated headings (a pour
-    keeps its direction, a side grasp its side) instead of being turned towards the gripper."""
+    keeps its direction, a side grasp its side) instead of being turned towards the gripper; the tool then
+    keeps its first turn, the demo's roll, which the demo's arm could reach (a hand turned half a turn
+    about its axis may ask the wrist for more than its joint range)."""
+    if symmetry == 0 and continuous_yaw is not None:
+        return yaw_pose(continuous_yaw - yaw_of(frame[:3, :3])), tool_turns[0]
     best, best_angle = (np.eye(4), tool_turns[0]), np.inf
     for tool_turn in tool_turns:
         oriented = local_goal @ tool_turn
-        if symmetry == 0 and continuous_yaw is not None:
-            turns = [yaw_pose(continuous_yaw - yaw_of(frame[:3, :3]))]
-        elif symmetry == 0:  # continuous: the best yaw directly
+        if symmetry == 0:  # continuous: the best yaw directly
             yaw = best_yaw(current[:3, :3], frame[:3, :3] @ oriented[:3, :3])
             turns = [yaw_pose(yaw)]
         else:

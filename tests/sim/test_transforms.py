@@ -43,3 +43,20 @@ def test_invert_pose(rng):
 
 def test_zero_rotvec_is_identity():
     np.testing.assert_array_equal(tf.rotvec_to_mat(np.zeros(3)), np.eye(3))
+
+
+def test_a_reference_kept_at_the_source_heading_keeps_the_tools_first_turn():
+    """A cup (looks the same at any yaw) held at the source demo's heading: the side grasp keeps the demo's
+    roll even when the half-turned hand is nearer the current one (it could ask the wrist for more than its
+    range); without the source heading the nearer tool turn is taken."""
+    side_grasp = np.eye(4)
+    side_grasp[:3, :3] = tf.rotvec_to_mat(np.array([np.pi / 2, 0.0, 0.0]))  # approach axis horizontal
+    half_turn = np.diag([-1.0, -1.0, 1.0, 1.0])
+    frame = tf.yaw_pose(0.4)
+    current = frame @ side_grasp @ half_turn  # the hand already half turned
+    turn, tool_turn = tf.nearest_equivalent(frame, side_grasp, current, 0, (np.eye(4), half_turn),
+                                            continuous_yaw=1.0)
+    np.testing.assert_array_equal(tool_turn, np.eye(4))
+    assert tf.yaw_of((frame @ turn)[:3, :3]) == pytest.approx(1.0)
+    _, nearer = tf.nearest_equivalent(frame, side_grasp, current, 4, (np.eye(4), half_turn))
+    np.testing.assert_array_equal(nearer, half_turn)
