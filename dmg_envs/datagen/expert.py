@@ -248,7 +248,12 @@ class ArmExpert:
         return min(max(round(elapsed / self.dt) - 1, 0), plan.segment.length - 1)
 
     def lost_pick(self, info: dict[str, Any]) -> int | None:
-        """The earlier pick subtask whose object has left the fingers while the demo still held it, if any."""
+        """The earlier pick subtask whose object has left the fingers while the demo still held it, if any.
+        None while the running subtask's own signal holds: an object let go where that subtask puts it (a
+        bowl settling on its pad out of the fingers) is placed, not lost."""
+        if info.get(self.subtasks[self.index].signal, False):
+            self.lost_for = 0
+            return None
         plan = self.plans[self.index]
         step = plan.segment.start + self._demo_step(plan)
         for pick in self.picks:
