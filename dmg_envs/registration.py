@@ -23,6 +23,8 @@ class TaskEntry:
         max_episode_steps: the episode's time limit [control steps].
         demonstrator: "module:Class" of the scripted, human-like source demonstrator (`dmg source`).
         expert_kwargs: the DMP expert's settings for this task (`DMPExpert` keyword arguments).
+        demos_let_go: whether the source demos go on after success until the demonstrator has let go
+            (needed where a held object only rests on its target once released: the bowl on its pad).
     """
 
     task: str
@@ -31,6 +33,7 @@ class TaskEntry:
     max_episode_steps: int
     demonstrator: str
     expert_kwargs: dict[str, Any] = field(default_factory=dict)
+    demos_let_go: bool = False
 
 
 TASKS: dict[str, TaskEntry] = {entry.task: entry for entry in (
@@ -41,7 +44,7 @@ TASKS: dict[str, TaskEntry] = {entry.task: entry for entry in (
     TaskEntry("tray_lift", "dmg/TwoArmTrayLift-v0", "dmg_envs.envs.tray_lift:TwoArmTrayLiftEnv", 400,
               "dmg_envs.datagen.demonstrators:TrayLiftDemonstrator"),
     TaskEntry("pouring", "dmg/TwoArmPouring-v0", "dmg_envs.envs.pouring:TwoArmPouringEnv", 700,
-              "dmg_envs.datagen.demonstrators:PouringDemonstrator"),
+              "dmg_envs.datagen.demonstrators:PouringDemonstrator", demos_let_go=True),
 )}
 
 ENTRY_POINTS = {entry.env_id: entry.entry_point for entry in TASKS.values()}

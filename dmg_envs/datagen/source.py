@@ -62,12 +62,14 @@ class SourceDemo:
 
 
 def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int, max_steps: int = 300,
-                   stop_on_success: int | None = 5) -> SourceDemo:
+                   stop_on_success: int | None = 5, until_done: bool = False) -> SourceDemo:
     """Run `policy(obs) -> action` from `env.reset(seed=seed)` and record everything a generator needs.
 
     Works with any policy, scripted or teleoperated (a callable that returns the operator's command).
     The episode stops at `max_steps`, at termination/truncation, or `stop_on_success` steps after the
-    first success (None: never early).
+    first success (None: never early); with `until_done`, not before the policy is done
+    (`policy.done`, as the scripted demonstrators have), so that the demo shows it letting go of what it
+    placed.
     """
     task = env.unwrapped
     obs, info = env.reset(seed=seed)
@@ -107,8 +109,8 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
             since_success = 0
         if since_success is not None:
             since_success += 1
-        if terminated or truncated or (stop_on_success is not None and since_success is not None
-                                       and since_success > stop_on_success):
+        settled = stop_on_success is not None and since_success is not None and since_success > stop_on_success
+        if terminated or truncated or (settled and not (until_done and not policy.done)):
             break
     spec = env.spec
     return SourceDemo(

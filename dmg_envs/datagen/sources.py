@@ -28,7 +28,7 @@ def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100
         if episode_seed - seed >= max_tries + count:
             raise GenerationError(f"the {task} demonstrator failed too often ({episode_seed - seed} tries)")
         demo = record_episode(env, demonstrator(policy_rng(episode_seed)), seed=episode_seed,
-                              max_steps=entry.max_episode_steps)
+                              max_steps=entry.max_episode_steps, until_done=entry.demos_let_go)
         demo.attrs.update(demonstrator=demonstrator.__name__, mujoco=mujoco.__version__)
         if demo.success:
             demos.append(demo)
