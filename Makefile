@@ -20,8 +20,8 @@ LOWEST_STAMP := $(LOWEST_VENV)/.installed-$(shell cat pyproject.toml tools/lowes
 .PHONY: demo test test-lowest bench leaderboard lint system-deps install clean
 
 # The main job on small defaults: dynamic demos from one source demo per task (Stack with drifting cubes,
-# MugDrawer with a cabinet that slides and turns, TwoArmTrayLift with drifting cubes and tray), their
-# statistics, one episode of each rendered.
+# MugDrawer with a cabinet that slides and turns, TwoArmTrayLift with drifting cubes and tray,
+# TwoArmPouring with a drifting bowl), their statistics, one episode of each rendered.
 DEMO_ENV := MINARI_DATASETS_PATH=$(CURDIR)/$(DEMO_DIR)/datasets DMG_WORK_DIR=$(CURDIR)/$(DEMO_DIR)/work
 demo: install
 	rm -rf $(DEMO_DIR)/datasets $(DEMO_DIR)/work
@@ -35,6 +35,9 @@ demo: install
 	$(DEMO_ENV) $(VENV)/bin/dmg generate tray_lift --source 1 --num-demos 4 --dynamics slow
 	$(DEMO_ENV) $(VENV)/bin/minari show dmg/tray_lift/dmp-slow-v0
 	$(DEMO_ENV) $(VENV)/bin/dmg view dmg/tray_lift/dmp-slow-v0 --episode 0 --out $(DEMO_DIR)/tray_lift_episode_0.gif
+	$(DEMO_ENV) $(VENV)/bin/dmg generate pouring --source 1 --num-demos 2 --dynamics slow
+	$(DEMO_ENV) $(VENV)/bin/minari show dmg/pouring/dmp-slow-v0
+	$(DEMO_ENV) $(VENV)/bin/dmg view dmg/pouring/dmp-slow-v0 --episode 0 --out $(DEMO_DIR)/pouring_episode_0.gif
 
 test: install
 	$(PY) -m pytest -q

@@ -21,17 +21,14 @@ def _record(job: tuple[str, str, list[int]]) -> list[tuple[int, bool, int]]:
     import gymnasium as gym
 
     import dmg_envs  # noqa: F401  (registers the ids)
-    from dmg_envs.datagen.attempts import policy_rng
-    from dmg_envs.datagen.source import record_episode
-    from dmg_envs.registration import TASKS, load_object
+    from dmg_envs.datagen.sources import record_demo
+    from dmg_envs.registration import TASKS
 
     task, distribution, seeds = job
-    entry = TASKS[task]
-    demonstrator = load_object(entry.demonstrator)
-    env = gym.make(entry.env_id, reset_distribution=distribution)
+    env = gym.make(TASKS[task].env_id, reset_distribution=distribution)
     results = []
     for seed in seeds:
-        demo = record_episode(env, demonstrator(policy_rng(seed)), seed=seed, max_steps=entry.max_episode_steps)
+        demo = record_demo(env, task, seed)
         results.append((seed, demo.success, demo.num_steps))
     return results
 

@@ -28,6 +28,8 @@ CONDITIONS = {
                    ("slow", "slow", "D0"), ("cabinet", "cabinet", "D0")],
     "tray_lift": [("static D0", "static", "D0"), ("static D1", "static", "D1"), ("dmg-paper", "dmg-paper", "D0"),
                   ("slow", "slow", "D0"), ("fast", "fast", "D0")],
+    "pouring": [("static D0", "static", "D0"), ("static D1", "static", "D1"), ("dmg-paper", "dmg-paper", "D0"),
+                ("slow", "slow", "D0"), ("fast", "fast", "D0")],
 }
 SPEEDS = [0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12]  # [m/s] drift of both Stack cubes, for the plot
 

@@ -13,6 +13,17 @@ from dmg_envs.errors import GenerationError, InvalidConfigError
 from dmg_envs.registration import TASKS, load_object
 
 
+def record_demo(env: gym.Env, task: str, seed: int) -> SourceDemo:
+    """One episode of `task`'s scripted demonstrator in `env` from episode `seed`, recorded as `dmg source`
+    records it (successful or not)."""
+    entry = TASKS[task]
+    demonstrator = load_object(entry.demonstrator)
+    demo = record_episode(env, demonstrator(policy_rng(seed)), seed=seed, max_steps=entry.max_episode_steps,
+                          until_done=entry.demos_let_go)
+    demo.attrs.update(demonstrator=demonstrator.__name__, mujoco=mujoco.__version__)
+    return demo
+
+
 def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100,
                       reset_distribution: str = "D0") -> list[SourceDemo]:
     """`count` successful demos of `task` from consecutive episode seeds starting at `seed` (failed tries
@@ -20,16 +31,12 @@ def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100
     same arguments, same demos."""
     if task not in TASKS:
         raise InvalidConfigError(f"task {task!r} is not valid; choose one of {', '.join(map(repr, TASKS))}")
-    entry = TASKS[task]
-    demonstrator = load_object(entry.demonstrator)
-    env = gym.make(entry.env_id, reset_distribution=reset_distribution)
+    env = gym.make(TASKS[task].env_id, reset_distribution=reset_distribution)
     demos, episode_seed = [], seed
     while len(demos) < count:
         if episode_seed - seed >= max_tries + count:
             raise GenerationError(f"the {task} demonstrator failed too often ({episode_seed - seed} tries)")
-        demo = record_episode(env, demonstrator(policy_rng(episode_seed)), seed=episode_seed,
-                              max_steps=entry.max_episode_steps, until_done=entry.demos_let_go)
-        demo.attrs.update(demonstrator=demonstrator.__name__, mujoco=mujoco.__version__)
+        demo = record_demo(env, task, episode_seed)
         if demo.success:
             demos.append(demo)
         episode_seed += 1

@@ -117,19 +117,24 @@ def test_the_baseline_replays_both_arms_with_one_schedule(demo):
     assert successes == 3
 
 
-def test_generate_replay_and_view_a_two_arm_dataset(isolated_datasets):
+@pytest.mark.parametrize("task, env_id", [("tray_lift", "dmg/TwoArmTrayLift-v0"),
+                                           ("pouring", "dmg/TwoArmPouring-v0")])
+def test_generate_replay_and_view_a_two_arm_dataset(isolated_datasets, task, env_id):
     from PIL import Image
 
     runner = CliRunner()
-    result = runner.invoke(app, ["generate", "tray_lift", "--num-demos", "2", "--dynamics", "slow", "--workers", "1"])
+    result = runner.invoke(app, ["generate", task, "--num-demos", "2", "--dynamics", "slow", "--workers", "1"])
     assert result.exit_code == 0, result.output
-    dataset = minari.load_dataset("dmg/tray_lift/dmp-slow-v0")
+    dataset = minari.load_dataset(f"dmg/{task}/dmp-slow-v0")
     assert dataset.total_episodes == 2 and dataset[0].actions.shape[1] == 14
-    assert dataset.storage.metadata["dmg_generation"]["env_id"] == "dmg/TwoArmTrayLift-v0"
-    replayed = runner.invoke(app, ["replay", "dmg/tray_lift/dmp-slow-v0"])
+    assert dataset.storage.metadata["dmg_generation"]["env_id"] == env_id
+    recovered = dataset.recover_environment(eval_env=True)
+    assert recovered.spec.id == env_id and recovered.action_space.shape == (14,)
+    recovered.close()
+    replayed = runner.invoke(app, ["replay", f"dmg/{task}/dmp-slow-v0"])
     assert replayed.exit_code == 0 and "2/2 episodes end in success" in replayed.output, replayed.output
     out = isolated_datasets / "episode.gif"
-    viewed = runner.invoke(app, ["view", "dmg/tray_lift/dmp-slow-v0", "--out", str(out), "--width", "80",
+    viewed = runner.invoke(app, ["view", f"dmg/{task}/dmp-slow-v0", "--out", str(out), "--width", "80",
                                  "--height", "60", "--every", "10"])
     assert viewed.exit_code == 0 and "success True" in viewed.output, viewed.output
     with Image.open(out) as gif:
@@ -139,7 +144,8 @@ def test_generate_replay_and_view_a_two_arm_dataset(isolated_datasets):
 @pytest.mark.parametrize("name, env_id, demonstrator", [
     ("tray_lift_1", "dmg/TwoArmTrayLift-v0", "TrayLiftDemonstrator"),
     ("tray_lift_10", "dmg/TwoArmTrayLift-v0", "TrayLiftDemonstrator"),
-    ("pouring_1", "dmg/TwoArmPouring-v0", "PouringDemonstrator")])
+    ("pouring_1", "dmg/TwoArmPouring-v0", "PouringDemonstrator"),
+    ("pouring_10", "dmg/TwoArmPouring-v0", "PouringDemonstrator")])
 def test_shipped_two_arm_demos_are_successful_and_hold_both_arms(name, env_id, demonstrator):
     demos = load_source_demos(DEMOS_DIR / f"{name}.hdf5")
     assert len(demos) == int(name.rsplit("_", 1)[1])

@@ -164,16 +164,13 @@ def test_the_ball_stays_in_the_cup_while_the_cup_is_carried_upright(env):
 
 def _demonstrate(args):
     distribution, seeds = args
-    from dmg_envs.datagen.attempts import policy_rng
-    from dmg_envs.datagen.demonstrators import PouringDemonstrator
     from dmg_envs.datagen.segmentation import segment_demo
-    from dmg_envs.datagen.source import record_episode
+    from dmg_envs.datagen.sources import record_demo
 
     env = gym.make("dmg/TwoArmPouring-v0", reset_distribution=distribution)
     results = []
     for seed in seeds:
-        demonstrator = PouringDemonstrator(policy_rng(seed))
-        demo = record_episode(env, demonstrator, seed=seed, max_steps=env.spec.max_episode_steps)
+        demo = record_demo(env, "pouring", seed)
         first = {name: int(np.argmax(demo.signals[name])) if demo.signals[name].any() else -1 for name in SIGNALS}
         poured = first["ball_in_bowl"] if first["ball_in_bowl"] >= 0 else demo.num_steps
         # robot0 before the pour ended: how near its TCP came to the bowl, and whether it touched it
@@ -182,7 +179,8 @@ def _demonstrate(args):
         touched = bool(demo.touches["robot0"]["bowl"][:poured + 1].any())
         segments = segment_demo(demo, env.unwrapped.subtask_spec) if demo.success else None
         ends = {s.name: s.end for arm in (segments or {}).values() for s in arm}
-        results.append((demo.success, demo.num_steps, first, nearest, touched, ends))
+        released = demo.gripper_actions["robot0"][-1] < 0 and not demo.signals["bowl_grasped"][-1]
+        results.append((demo.success, demo.num_steps, first, nearest, touched, ends, released))
     return results
 
 
@@ -193,7 +191,7 @@ def test_scripted_demonstrator_solves_most_seeds_in_subtask_order_and_pours_befo
         results = [r for part in pool.map(_demonstrate, [(distribution, range(i, 100, 2)) for i in (0, 1)])
                    for r in part]
     assert sum(success for success, *_ in results) >= required
-    for success, steps, first, nearest, touched, ends in results:
+    for success, steps, first, nearest, touched, ends, released in results:
         if not success:
             continue
         assert 0 < first["cup_grasped"] < first["ball_in_bowl"] < first["bowl_grasped"] < first["bowl_on_pad"]
@@ -203,3 +201,4 @@ def test_scripted_demonstrator_solves_most_seeds_in_subtask_order_and_pours_befo
         assert ends["pick_cup"] == first["cup_grasped"] and ends["pick_bowl"] == first["bowl_grasped"]
         assert ends["pour"] == first["ball_in_bowl"] and ends["put_down_cup"] == ends["place_bowl"] == steps
         assert steps < 700 / 2  # the episode limit leaves a slower policy room
+        assert released  # recorded until robot0 has let go of the bowl on the pad (`demos_let_go`)
