@@ -152,7 +152,7 @@ class ArmExpert:
         self.gripper_held = -1.0  # the gripper command while waiting to start a subtask
 
     def start(self, index: int) -> None:
-        """Plan subtask `index` from the current pose: the reference's equivalent frame nearest the gripper,
+        """Plan subtask `index` from the current pose: the reference's equivalent frame (`_choose_frame`),
         and the DMP started there."""
         self.index, self.steps_in_subtask = index, 0
         self.stalled_for, self.history = 0, []
@@ -210,9 +210,11 @@ class ArmExpert:
         return upright_frame(self.task.reference_pose(plan.segment.reference))
 
     def _choose_frame(self, plan: _SubtaskPlan) -> None:
-        """The reference's current frame, turned to the equivalent pose nearest the gripper. A gripper that
-        holds from the side what an earlier pick took keeps the turn it took it with: a half turn about its
-        axis would turn the object over (a hand pointing down may turn: that only yaws what it holds)."""
+        """The reference's current frame, turned to the equivalent pose nearest the gripper; a reference that
+        looks the same at any yaw keeps the source demo's heading and the tool the demo's roll instead
+        (`nearest_equivalent`). A gripper that holds from the side what an earlier pick took keeps the turn
+        it took it with: a half turn about its axis would turn the object over (a hand pointing down may
+        turn: that only yaws what it holds)."""
         raw = self._upright_reference(plan)
         current = self.task.eef_pose(self.arm)
         from_the_side = -current[2, 2] < SIDE_GRASP_COS  # the approach axis (z) far from pointing down
@@ -282,7 +284,8 @@ class DMPExpert(gym.Wrapper):
     moves and turns with the reference, not only its goal: a drawer in a turned cabinet is pulled along the
     turned axis, and an object that drifts is followed without lag. For references with yaw symmetry (a
     cube: 4) and for the gripper's own half-turn symmetry, the equivalent pose nearest the gripper is
-    used. The gripper follows the demo by phase. A subtask ends when its DMP has converged and its
+    used; a reference that looks the same at any yaw (a cup) keeps the source demo's heading, and the
+    gripper the demo's roll. The gripper follows the demo by phase. A subtask ends when its DMP has converged and its
     signal has fired; an arm's last one ends with the episode.
 
     Two arms: each runs its own queue of subtasks, scheduled by kind (`SubtaskSchedule`): a sequential

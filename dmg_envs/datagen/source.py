@@ -12,7 +12,7 @@ import gymnasium as gym
 import h5py
 import numpy as np
 
-from dmg_envs.errors import DmgError
+from dmg_envs.errors import DmgError, InvalidConfigError
 
 # 2: states are mjSTATE_INTEGRATION (controls, applied forces, mocap poses included).
 # 3: subtask references' poses and which arm touched them, at every step.
@@ -66,11 +66,18 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
     """Run `policy(obs) -> action` from `env.reset(seed=seed)` and record everything a generator needs.
 
     Works with any policy, scripted or teleoperated (a callable that returns the operator's command).
-    The episode stops at `max_steps`, at termination/truncation, or `stop_on_success` steps after the
-    first success (None: never early); with `until_done`, not before the policy is done
-    (`policy.done`, as the scripted demonstrators have), so that the demo shows it letting go of what it
-    placed.
+
+    Args:
+        env, policy, seed: what to record, driven by what, from which reset.
+        max_steps: the episode stops here at the latest (and at termination or truncation).
+        stop_on_success: it stops this many steps after the first success (None: never early).
+        until_done: it goes on past that until the policy says it is done (`policy.done`, as the scripted
+            demonstrators have), so that the demo shows it letting go of what it placed; a policy not done
+            by `max_steps` makes an unsuccessful demo.
     """
+    if until_done and not hasattr(policy, "done"):
+        raise InvalidConfigError(f"until_done needs a policy with a `done` attribute; {type(policy).__name__} "
+                                 f"has none")
     task = env.unwrapped
     obs, info = env.reset(seed=seed)
     references = sorted({subtask.reference for subtasks in task.subtask_spec.values() for subtask in subtasks})
@@ -109,8 +116,10 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
             since_success = 0
         if since_success is not None:
             since_success += 1
-        settled = stop_on_success is not None and since_success is not None and since_success > stop_on_success
-        if terminated or truncated or (settled and not (until_done and not policy.done)):
+        past_success = (stop_on_success is not None and since_success is not None
+                        and since_success > stop_on_success)
+        waiting_for_policy = until_done and not policy.done
+        if terminated or truncated or (past_success and not waiting_for_policy):
             break
     spec = env.spec
     return SourceDemo(
@@ -123,7 +132,7 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
         reference_poses={name: np.array(poses) for name, poses in reference_poses.items()},
         touches={arm: {name: np.array(values) for name, values in by_name.items()} for arm, by_name in touches.items()},
         signals={name: np.array(values) for name, values in signals.items()},
-        states=np.array(states), success=bool(info["is_success"]))
+        states=np.array(states), success=bool(info["is_success"]) and not (until_done and not policy.done))
 
 
 def save_source_demos(path: str | Path, demos: list[SourceDemo]) -> Path:

@@ -14,9 +14,14 @@ from dmg_envs.registration import TASKS, load_object
 
 
 def record_demo(env: gym.Env, task: str, seed: int) -> SourceDemo:
-    """One episode of `task`'s scripted demonstrator in `env` from episode `seed`, recorded as `dmg source`
-    records it (successful or not)."""
+    """One episode of `task`'s scripted demonstrator in `env` (an env of that task) from episode `seed`,
+    recorded as `dmg source` records it (successful or not)."""
+    if task not in TASKS:
+        raise InvalidConfigError(f"task {task!r} is not valid; choose one of {', '.join(map(repr, TASKS))}")
     entry = TASKS[task]
+    if env.spec is None or env.spec.id != entry.env_id:
+        raise InvalidConfigError(f"record_demo({task!r}) needs an env made as {entry.env_id!r}, got "
+                                 f"{None if env.spec is None else env.spec.id!r}")
     demonstrator = load_object(entry.demonstrator)
     demo = record_episode(env, demonstrator(policy_rng(seed)), seed=seed, max_steps=entry.max_episode_steps,
                           until_done=entry.demos_let_go)
@@ -29,7 +34,7 @@ def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100
     """`count` successful demos of `task` from consecutive episode seeds starting at `seed` (failed tries
     are skipped); the demonstrator's noise comes from its own stream of the episode seed (`policy_rng`):
     same arguments, same demos."""
-    if task not in TASKS:
+    if task not in TASKS:  # before an env is made for it
         raise InvalidConfigError(f"task {task!r} is not valid; choose one of {', '.join(map(repr, TASKS))}")
     env = gym.make(TASKS[task].env_id, reset_distribution=reset_distribution)
     demos, episode_seed = [], seed

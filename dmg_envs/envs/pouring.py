@@ -111,7 +111,7 @@ class TwoArmPouringEnv(ManipulationEnv):
     0.0], y in [-0.12, -0.06]; cup x in [-0.20, 0.0], y in [0.08, 0.18]. Cup and bowl yaw uniform.
 
     ## Episode End
-    No termination; truncation at 700 steps (registration; a scripted demonstration takes 250-310) or when
+    No termination; truncation at 700 steps (registration; a scripted demonstration takes 272-324) or when
     the simulation diverges.
 
     ## Signals

@@ -18,7 +18,8 @@ from dmg_envs.datagen import (
 )
 from dmg_envs.datagen.config import DEMOS_DIR
 from dmg_envs.datagen.demonstrators import StackDemonstrator
-from dmg_envs.datagen.sources import make_source_demos
+from dmg_envs.datagen.sources import make_source_demos, record_demo
+from dmg_envs.errors import InvalidConfigError
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +150,33 @@ def test_hand_annotation_overrides_and_is_checked(shipped, tmp_path):
     path.write_text("{not json")
     with pytest.raises(SegmentationError, match="cannot read"):
         load_annotation(path, demo, _spec())
+
+
+def test_until_done_records_past_success_until_the_policy_is_done():
+    """`until_done` keeps recording after the success settles until the demonstrator is done (Stack's lets
+    go and backs away); a policy without `done` is refused before the episode, and one never done by
+    `max_steps` makes an unsuccessful demo."""
+    env = gym.make("dmg/Stack-v0")
+    stopped = record_episode(env, StackDemonstrator(np.random.default_rng(5)), seed=5)
+    demonstrator = StackDemonstrator(np.random.default_rng(5))
+    finished = record_episode(env, demonstrator, seed=5, until_done=True)
+    assert stopped.success and finished.success and demonstrator.done
+    assert finished.num_steps > stopped.num_steps
+    np.testing.assert_array_equal(finished.actions[:stopped.num_steps], stopped.actions)
+    assert finished.gripper_actions["robot0"][-1] < 0  # let go
+
+    with pytest.raises(InvalidConfigError, match="`done` attribute"):
+        record_episode(env, lambda obs: np.zeros(7), seed=5, until_done=True)
+    cut_short = record_episode(env, StackDemonstrator(np.random.default_rng(5)), seed=5, until_done=True,
+                               max_steps=stopped.num_steps)
+    assert not cut_short.success
+
+
+def test_record_demo_refuses_an_unknown_task_or_another_tasks_env():
+    with pytest.raises(InvalidConfigError, match="'stak' is not valid"):
+        record_demo(gym.make("dmg/Stack-v0"), "stak", 0)
+    with pytest.raises(InvalidConfigError, match="dmg/TwoArmPouring-v0"):
+        record_demo(gym.make("dmg/Stack-v0"), "pouring", 0)
 
 
 def test_demonstrator_is_seeded():

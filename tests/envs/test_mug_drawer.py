@@ -156,16 +156,14 @@ def test_frames_show_whether_the_drawer_is_open():
 
 def _demonstrator_successes(args):
     distribution, seeds = args
-    from dmg_envs.datagen.attempts import policy_rng
-    from dmg_envs.datagen.demonstrators import MugDrawerDemonstrator
-    from dmg_envs.datagen.source import record_episode
+    from dmg_envs.datagen.sources import record_demo
 
     env = gym.make("dmg/MugDrawer-v0", reset_distribution=distribution)
     results = []
     for seed in seeds:
         _, info = env.reset(seed=seed)
         started_solved = info["is_success"] or info["mug_in_drawer"]
-        demo = record_episode(env, MugDrawerDemonstrator(policy_rng(seed)), seed=seed, max_steps=500)
+        demo = record_demo(env, "mug_drawer", seed)
         results.append((demo.success, started_solved, [int(np.argmax(demo.signals[name])) for name in
                                                        ("drawer_open", "mug_grasped", "mug_in_drawer")]))
     return results

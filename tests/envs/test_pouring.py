@@ -179,7 +179,7 @@ def _demonstrate(args):
         touched = bool(demo.touches["robot0"]["bowl"][:poured + 1].any())
         segments = segment_demo(demo, env.unwrapped.subtask_spec) if demo.success else None
         ends = {s.name: s.end for arm in (segments or {}).values() for s in arm}
-        released = demo.gripper_actions["robot0"][-1] < 0 and not demo.signals["bowl_grasped"][-1]
+        released = not demo.signals["bowl_grasped"][-1]
         results.append((demo.success, demo.num_steps, first, nearest, touched, ends, released))
     return results
 

@@ -118,14 +118,12 @@ def test_success_needs_the_tray_and_both_cubes_up_and_the_tray_level(env, height
 
 def _demonstrator_successes(args):
     distribution, seeds = args
-    from dmg_envs.datagen.attempts import policy_rng
-    from dmg_envs.datagen.demonstrators import TrayLiftDemonstrator
-    from dmg_envs.datagen.source import record_episode
+    from dmg_envs.datagen.sources import record_demo
 
     env = gym.make("dmg/TwoArmTrayLift-v0", reset_distribution=distribution)
     results = []
     for seed in seeds:
-        demo = record_episode(env, TrayLiftDemonstrator(policy_rng(seed)), seed=seed, max_steps=400)
+        demo = record_demo(env, "tray_lift", seed)
         results.append((demo.success, {name: int(np.argmax(demo.signals[name])) for name in
                                        ("grasp_cube0", "cube0_on_tray", "grasp_cube1", "cube1_on_tray",
                                         "grasp_handle0", "grasp_handle1", "tray_lifted")}))
