@@ -59,6 +59,7 @@ bench: install
 	$(PY) benchmarks/bench_dynamics.py
 	$(PY) benchmarks/bench_dynamics.py --env-id dmg/MugDrawer-v0 --episodes 200
 	$(PY) benchmarks/bench_generation.py
+	$(PY) benchmarks/bench_images.py
 
 # The leaderboard's rows (hours on 2 cores): datasets, BC-RNN-GMM per training seed, the protocol, the table.
 leaderboard: install

@@ -100,6 +100,8 @@ def generate(
     keep_failures: Annotated[bool, typer.Option(help="also write the failed attempts as <id>-failures")] = False,
     action_noise: Annotated[float | None, typer.Option(
         help="Gaussian noise on the arm's actions, a multiple of 0.01 (default: dmp 0, mimicgen 0.05)")] = None,
+    images: Annotated[bool, typer.Option(
+        help="also record 84x84 frames of the front camera and each arm's eye-in-hand camera (id: -images)")] = False,
 ):
     """Generate a Minari dataset dmg/<task>/<generator>-<dynamics>-v0 from one source demo.
 
@@ -113,7 +115,7 @@ def generate(
     config = GenerationConfig(task=task, source=f"{task}_{source}" if source.isdigit() else source,
                               source_index=source_index, num_demos=num_demos, dynamics=dynamics,
                               generator=generator, seed=seed, reset_distribution=reset_distribution,
-                              keep_failures=keep_failures, action_noise=action_noise)
+                              keep_failures=keep_failures, action_noise=action_noise, images=images)
 
     def show(progress: dict) -> None:
         typer.echo(f"\r{progress['dataset_id']}: {progress['kept']}/{progress['num_demos']} demos, "
@@ -149,15 +151,17 @@ def view(
     height: Annotated[int, typer.Option(min=16)] = 240,
     every: Annotated[int, typer.Option(min=1, help="keep every n-th frame (a shorter file, the same speed)")] = 1,
 ):
-    """Render one stored episode of a dataset, replayed in its recovered env, to a GIF or MP4."""
+    """Render one stored episode of a dataset, replayed in its recovered env, to a GIF or MP4; a dataset
+    with frames of the camera (`--images`) shows its own frames instead."""
     _headless_gl_default()
     from dmg_envs.datagen.replay import render_episode
     from dmg_envs.video import write_video
 
     frames, summary = render_episode(dataset_id, episode, camera=camera, width=width, height=height)
     path = write_video(out, frames[::every], fps=summary["fps"] / every)
+    shown = "the dataset's own frames" if summary["stored_frames"] else "replayed"
     typer.echo(f"rendered episode {episode} of {dataset_id} ({summary['steps']} steps, success "
-               f"{summary['success']}) to {path.resolve()}")
+               f"{summary['success']}; {shown}) to {path.resolve()}")
 
 
 @app.command()

@@ -78,3 +78,53 @@ def test_a_two_arm_scene_frames_both_arms(camera):
     assert min(hand.std() for hand in hands) > 10
     assert np.abs(hands[0] - hands[1]).mean() > 5
     env.close()
+
+
+@pytest.mark.parametrize("env_id, cameras", [
+    ("dmg/Stack-v0", ("agentview", "robot0_eye_in_hand")),
+    ("dmg/TwoArmTrayLift-v0", ("agentview", "robot0_eye_in_hand", "robot1_eye_in_hand"))])
+def test_image_observations_have_the_declared_shape_differ_between_cameras_and_follow_the_arm(env_id, cameras):
+    env = gym.make(env_id, render_observations=cameras, image_size=(64, 80))
+    try:
+        obs, _ = env.reset(seed=0)
+        keys = [f"{camera}_image" for camera in cameras]
+        for key in keys:
+            space = env.observation_space[key]
+            assert space.shape == obs[key].shape == (64, 80, 3) and space.dtype == obs[key].dtype == np.uint8
+            assert obs[key].std() > 10
+        assert env.observation_space.contains(obs)
+        views = [obs[key].astype(int) for key in keys]
+        assert all(np.abs(a - b).mean() > 10 for i, a in enumerate(views) for b in views[i + 1:])
+        action = np.tile([0.0, 0.6, 0.5, 0.0, 0.0, 0.0, -1.0], len(cameras) - 1)
+        for _ in range(8):
+            moved, *_ = env.step(action)
+        for key in keys:  # each camera sees the arm move (the eye-in-hand cameras move with it)
+            assert np.abs(moved[key].astype(int) - obs[key].astype(int)).mean() > 1, key
+        assert not np.shares_memory(moved[keys[0]], env.step(action)[0][keys[0]])  # a fresh frame each step
+    finally:
+        env.close()
+
+
+def test_image_observations_are_rendered_by_one_renderer_reused_and_closed_with_the_env():
+    env = gym.make("dmg/Stack-v0", render_observations=("agentview",))
+    env.reset(seed=0)
+    renderer = env.unwrapped._image_renderer
+    for _ in range(3):
+        env.step(env.action_space.sample())
+    assert env.unwrapped._image_renderer is renderer is not None
+    env.close()
+    assert env.unwrapped._image_renderer is None
+    assert "agentview_image" not in gym.make("dmg/Stack-v0").observation_space.spaces  # off by default
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"render_observations": ("nocam",)}, "nocam"),
+    ({"render_observations": ("agentview", "agentview")}, "twice"),
+    ({"render_observations": ("agentview",), "obs_mode": "flat"}, "obs_mode='dict'"),
+    ({"render_observations": ("agentview",), "image_size": 8}, "image_size"),
+    ({"render_observations": ("agentview",), "image_size": (84, 84, 3)}, "image_size")])
+def test_bad_image_observation_settings_are_named(kwargs, message):
+    from dmg_envs.errors import DmgError
+
+    with pytest.raises(DmgError, match=message):
+        gym.make("dmg/Stack-v0", **kwargs)

@@ -28,7 +28,9 @@ def make_env(config: GenerationConfig) -> gym.Env:
     """The (dynamic) env a run generates in."""
     import dmg_envs
 
-    return dmg_envs.make(config.env_id, dynamics=config.dynamics, reset_distribution=config.reset_distribution)
+    images = {"render_observations": config.image_cameras} if config.images else {}
+    return dmg_envs.make(config.env_id, dynamics=config.dynamics, reset_distribution=config.reset_distribution,
+                         **images)
 
 
 def load_demo(config: GenerationConfig) -> SourceDemo:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dmg_envs.errors import InvalidConfigError
-from dmg_envs.registration import TASKS
+from dmg_envs.registration import TASKS, load_object
 
 GENERATORS = ("dmp", "mimicgen")
 GENERATOR_NAMES = {"dmp": "DynaMimicGen DMP expert", "mimicgen": "MimicGen baseline"}
@@ -29,7 +29,7 @@ class GenerationConfig:
     """What a generation run makes. Two runs with the same config make the same dataset.
 
     Attributes:
-        task: a key of the task table (`dmg_envs.registration.TASKS`): "stack", "mug_drawer", "tray_lift".
+        task: a key of the task table (`dmg_envs.registration.TASKS`): "stack", "mug_drawer", "tray_lift", "pouring".
         source: shipped source-demo file ("<task>_1", "<task>_10") or a path to one; None: "<task>_1".
         source_index: which demo of the file to generate from.
         num_demos: successful episodes to keep.
@@ -44,6 +44,8 @@ class GenerationConfig:
         action_noise: standard deviation of Gaussian noise added to the arm's actions (a multiple of 0.01);
             None: the generator's own (D-MG 0, MimicGen 0.05). The DMP expert corrects its noise in closed
             loop, so its demos cover states around the path. Another value is named in the dataset id.
+        images: also record camera frames (`image_cameras`: the front camera and each arm's eye-in-hand,
+            84x84 uint8) in the observations; named in the dataset id (`-images`).
     """
 
     task: str = "stack"
@@ -58,6 +60,7 @@ class GenerationConfig:
     max_attempts: int | None = None
     keep_failures: bool = False
     action_noise: float | None = None
+    images: bool = False
 
     def __post_init__(self):
         from dmg_envs.wrappers.presets import PRESETS
@@ -101,7 +104,7 @@ class GenerationConfig:
     def _name(self) -> str:
         noise = "" if self.action_noise == DEFAULT_ACTION_NOISE[self.generator] else \
             f"-noise{round(self.action_noise * 100):02d}"
-        return f"dmg/{self.task}/{self.generator}-{self.dynamics}{noise}"
+        return f"dmg/{self.task}/{self.generator}-{self.dynamics}{noise}{'-images' if self.images else ''}"
 
     @property
     def dataset_id(self) -> str:
@@ -119,4 +122,15 @@ class GenerationConfig:
         """What makes two configurations the same run: everything but how many demos and attempts it asks for."""
         from dataclasses import asdict
 
-        return {key: value for key, value in asdict(self).items() if key not in ("num_demos", "max_attempts")}
+        identity = {key: value for key, value in asdict(self).items() if key not in ("num_demos", "max_attempts")}
+        if not self.images:
+            del identity["images"]  # runs and datasets made before image observations existed stay the same
+        return identity
+
+    @property
+    def image_cameras(self) -> tuple[str, ...]:
+        """The cameras an `images` run records: the front camera and one eye-in-hand camera per arm."""
+        if not self.images:
+            return ()
+        arms = load_object(TASKS[self.task].entry_point).NUM_ARMS
+        return ("agentview", *(f"robot{index}_eye_in_hand" for index in range(arms)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import time
 from collections import Counter
@@ -122,7 +123,11 @@ class _Run:
 
     def _attempt_on_a_pool(self) -> str | None:
         config, state = self.config, self.state
-        with ProcessPoolExecutor(self.workers, initializer=worker_init, initargs=(config, state.folder)) as pool:
+        # Workers that render start from a fresh process: one forked from a process that has rendered with
+        # OSMesa (a notebook, a benchmark) hangs in its first frame.
+        context = multiprocessing.get_context("forkserver") if config.images else None
+        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=worker_init,
+                                 initargs=(config, state.folder)) as pool:
             pending: dict[Future, int] = {}
             try:
                 while True:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+
+from dmg_envs.envs.base import CONTROL_FREQ
 
 
 def replay_dataset(dataset_id: str, episodes: list[int] | None = None) -> dict[str, Any]:
@@ -52,12 +55,20 @@ def replay_episode(env: Any, meta: dict[str, Any], actions: Any) -> dict[str, li
 
 def render_episode(dataset_id: str, episode: int = 0, camera: str = "agentview", width: int = 320,
                    height: int = 240) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """Frames of one stored episode, replayed in the dataset's recovered (dynamic) env."""
+    """Frames of one stored episode: the dataset's own frames of `camera` if it recorded them (`--images`;
+    `width` and `height` do not apply then), else the episode replayed in its recovered (dynamic) env."""
     import minari
 
     dataset = minari.load_dataset(dataset_id)
     if not 0 <= episode < dataset.total_episodes:
         raise IndexError(f"{dataset_id} has episodes 0..{dataset.total_episodes - 1}, not {episode}")
+    key = f"{camera}_image"
+    if isinstance(dataset.observation_space, gym.spaces.Dict) and key in dataset.observation_space.spaces:
+        (data,) = dataset.iterate_episodes([episode])
+        generation = dataset.storage.metadata.get("dmg_generation", {})
+        return list(data.observations[key]), {
+            "fps": CONTROL_FREQ, "steps": len(data.actions), "stored_frames": True,
+            "success": not generation.get("failures", False)}  # a dataset holds only successes or failures
     env = dataset.recover_environment(eval_env=True, render_mode="rgb_array", render_camera=camera,
                                       width=width, height=height)
     try:  # the renderer must be closed even if replaying fails
@@ -72,7 +83,8 @@ def render_episode(dataset_id: str, episode: int = 0, camera: str = "agentview",
         fps = env.metadata["render_fps"]
     finally:
         env.close()
-    return frames, {"fps": fps, "steps": len(data.actions), "success": bool(info.get("is_success", False))}
+    return frames, {"fps": fps, "steps": len(data.actions), "stored_frames": False,
+                    "success": bool(info.get("is_success", False))}
 
 
 def _same_observation(obs: Any, stored: Any, step: int) -> bool:

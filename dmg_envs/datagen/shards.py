@@ -59,8 +59,11 @@ def write_shard(folder: Path, episode: Episode) -> Path:
               "success": np.array(episode.success), "actions": episode.actions, "rewards": episode.rewards,
               "observation_keys": np.array(list(episode.observations), dtype=str)}
     arrays.update({_OBSERVATION + key: value for key, value in episode.observations.items()})
+    # Frames compress several-fold (flat table, plain colours); a vector-only episode is not worth the time.
+    save = np.savez_compressed if any(value.dtype == np.uint8 for value in episode.observations.values()) \
+        else np.savez
     with open(partial, "wb") as file:
-        np.savez(file, **arrays)
+        save(file, **arrays)
     partial.replace(path)
     return path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import platform
 from dataclasses import asdict
 from importlib import metadata as importlib_metadata
@@ -47,8 +48,12 @@ def write_dataset(config: GenerationConfig, episodes: list[Episode], stats: dict
     env = make_env(config)
     demo = load_demo(config)
     attempts, successes = stats["attempts"], stats["successes"]
+    # Frames are stored raw (lossless): Minari 0.5.4's default JPEG (quality 75) would train a policy on
+    # artefacts the env never renders at evaluation; older Minari stores them raw anyway.
+    raw_images = {"jpeg_encoding": False} if "jpeg_encoding" in inspect.signature(
+        minari.create_dataset_from_buffers).parameters else {}
     dataset = minari.create_dataset_from_buffers(
-        dataset_id=dataset_id, buffer=buffers, env=env.spec, eval_env=env.spec,
+        dataset_id=dataset_id, buffer=buffers, env=env.spec, eval_env=env.spec, **raw_images,
         algorithm_name=f"dmg-envs {config.generator} generator ({GENERATOR_NAMES[config.generator]})",
         author="dmg-envs", author_email="dmg-envs@users.noreply.github.com",
         code_permalink="https://pypi.org/project/dmg-envs/",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -38,6 +39,7 @@ CONTROL_MODES = ("delta", "absolute")
 REWARD_TYPES = ("sparse", "dense")
 RESET_DISTRIBUTIONS = ("D0", "D1")
 RENDER_MODES = ("rgb_array", "human")
+IMAGE_SIZE = 84  # [px] robomimic's default for image observations
 
 _BADQACC, _BADQVEL, _BADQPOS = (int(mujoco.mjtWarning.mjWARN_BADQACC), int(mujoco.mjtWarning.mjWARN_BADQVEL),
                                 int(mujoco.mjtWarning.mjWARN_BADQPOS))
@@ -78,6 +80,10 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         render_mode: None, "rgb_array" or "human".
         render_camera: camera used by `render()`; see `camera_names`.
         width, height: size of rendered frames [px].
+        render_observations: cameras whose frames join the dict observation as `<camera>_image`, uint8
+            (H, W, 3), e.g. ("agentview", "robot0_eye_in_hand"); rendered by one renderer of their own,
+            reused every step and closed with the env (OSMesa on CPU, EGL on a GPU: `MUJOCO_GL`).
+        image_size: their size [px], one number for square frames or (height, width).
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": CONTROL_FREQ}
@@ -92,6 +98,8 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         render_camera: str = "agentview",
         width: int = 320,
         height: int = 240,
+        render_observations: Sequence[str] = (),
+        image_size: int | Sequence[int] = IMAGE_SIZE,
     ):
         _check_choice("obs_mode", obs_mode, OBS_MODES)
         _check_choice("control_mode", control_mode, CONTROL_MODES)
@@ -116,6 +124,7 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         self.render_camera = render_camera
         self._renderer: mujoco.Renderer | None = None
         self._viewer = None
+        self._set_image_observations(render_observations, image_size)
 
         self.action_space = self._make_action_space()
         self._action_shape = self.action_space.shape
@@ -129,7 +138,32 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         self._bind_state()
         self._reset_sim(np.random.default_rng(0))
         self.observation_space = self._observation_layout.space(flat=obs_mode == "flat")
+        if self.image_cameras:
+            image_shape = (*self.image_size, 3)
+            self.observation_space = spaces.Dict(
+                [*self.observation_space.spaces.items()]
+                + [(f"{camera}_image", spaces.Box(0, 255, shape=image_shape, dtype=np.uint8))
+                   for camera in self.image_cameras])
         self._check_subtasks()
+
+    def _set_image_observations(self, cameras: Sequence[str], size: int | Sequence[int]) -> None:
+        if isinstance(cameras, str):
+            cameras = (cameras,)
+        self.image_cameras = tuple(cameras)
+        for camera in self.image_cameras:
+            if camera not in self.camera_names:
+                raise UnknownNameError("camera", camera, self.camera_names)
+        if len(set(self.image_cameras)) != len(self.image_cameras):
+            raise InvalidConfigError(f"render_observations names a camera twice: {self.image_cameras}")
+        if self.image_cameras and self.obs_mode == "flat":
+            raise InvalidConfigError("render_observations needs obs_mode='dict': a flat float vector cannot "
+                                     "hold images")
+        pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and 16 <= v <= 2048 for v in pair):
+            raise InvalidConfigError(f"image_size must be a size in [16, 2048] px or a (height, width) pair of "
+                                     f"them, got {size!r}")
+        self.image_size = (int(pair[0]), int(pair[1]))
+        self._image_renderer: mujoco.Renderer | None = None
 
     # ------------------------------------------------------------------ task hooks
     @abstractmethod
@@ -206,9 +240,11 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         return None
 
     def close(self):
-        if self._renderer is not None:
-            self._renderer.close()  # the OSMesa binding errors if this is left to interpreter exit
-            self._renderer = None
+        for name in ("_renderer", "_image_renderer"):
+            renderer = getattr(self, name)
+            if renderer is not None:
+                renderer.close()  # the OSMesa binding errors if this is left to interpreter exit
+                setattr(self, name, None)
         if self._viewer is not None:
             self._viewer.close()
             self._viewer = None
@@ -251,7 +287,7 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         state = self.__dict__.copy()
         for name in self._BOUND:
             del state[name]
-        state["_renderer"] = state["_viewer"] = None
+        state["_renderer"] = state["_image_renderer"] = state["_viewer"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -324,7 +360,25 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         if self.obs_mode == "flat":
             return flat
         # Views into this step's fresh vector: no key shares memory with another or with a later step.
-        return self._observation_layout.as_dict(flat)
+        observation = self._observation_layout.as_dict(flat)
+        if self.image_cameras:
+            observation.update(self._images())
+        return observation
+
+    def _images(self) -> dict[str, np.ndarray]:
+        """This step's frame from every camera of `render_observations` (fresh arrays)."""
+        if self._image_renderer is None:
+            # Without multisampling: four times faster on OSMesa (its cost at this size), edges one pixel hard.
+            samples, self.model.vis.quality.offsamples = self.model.vis.quality.offsamples, 0
+            try:
+                self._image_renderer = mujoco.Renderer(self.model, height=self.image_size[0], width=self.image_size[1])
+            finally:
+                self.model.vis.quality.offsamples = samples
+        renderer, images = self._image_renderer, {}
+        for camera in self.image_cameras:
+            renderer.update_scene(self.data, camera=camera)
+            images[f"{camera}_image"] = renderer.render()
+        return images
 
     def subtask_signals(self) -> dict[str, bool]:
         """The task's subtask termination signals, by name."""

@@ -289,3 +289,51 @@ def test_action_noise_is_named_in_the_id_and_the_expert_corrects_it(isolated_dat
     steps = min(len(first[0].actions), len(first[1].actions))
     assert not np.allclose(first[0].actions[:steps, :6], first[1].actions[:steps, :6], atol=0.01)
     assert replay_dataset(noisy.dataset_id)["successes"] == 2
+
+
+def test_an_images_dataset_holds_raw_frames_replays_and_shows_its_own_frames(isolated_datasets):
+    """`--images`: 84x84 frames of the front and eye-in-hand cameras in the observations, stored losslessly
+    (the frames replay bit for bit), in a dataset of its own id; `dmg view` shows the stored frames."""
+    from PIL import Image
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["generate", "stack", "--num-demos", "2", "--workers", "1", "--images"])
+    assert result.exit_code == 0, result.output
+    dataset = minari.load_dataset("dmg/stack/dmp-static-images-v0")
+    episode = dataset[0]
+    for key in ("agentview_image", "robot0_eye_in_hand_image"):
+        frames = episode.observations[key]
+        assert frames.shape == (len(episode.actions) + 1, 84, 84, 3) and frames.dtype == np.uint8
+        assert dataset.observation_space[key].shape == (84, 84, 3)
+    assert dataset.storage.metadata["dmg_generation"]["images"] is True
+    env = dataset.recover_environment(eval_env=True)
+    (meta,) = dataset.storage.get_episode_metadata([0])
+    obs, _ = env.reset(seed=int(meta["seed"]))
+    np.testing.assert_array_equal(obs["agentview_image"], episode.observations["agentview_image"][0])
+    env.close()
+    assert replay_dataset("dmg/stack/dmp-static-images-v0")["observations_match"]
+    out = isolated_datasets / "eye.gif"
+    viewed = runner.invoke(app, ["view", "dmg/stack/dmp-static-images-v0", "--camera", "robot0_eye_in_hand",
+                                 "--out", str(out)])
+    assert viewed.exit_code == 0 and "the dataset's own frames" in viewed.output, viewed.output
+    with Image.open(out) as gif:
+        assert gif.size == (84, 84) and gif.n_frames == len(episode.actions) + 1
+    assert "dmg/stack/dmp-static-v0" not in minari.list_local_datasets()  # images never share an id
+
+
+def test_image_workers_start_clean_after_the_caller_has_rendered(isolated_datasets):
+    """A worker forked from a process that has rendered with OSMesa hangs in its first frame: image runs
+    start their workers from a fresh process. Run in a subprocess with a deadline, so a hang fails."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gymnasium as gym, dmg_envs\n"
+        "from dmg_envs.datagen import GenerationConfig, generate\n"
+        "env = gym.make('dmg/Stack-v0', render_observations=('agentview',)); env.reset(seed=0); env.close()\n"
+        "if __name__ == '__main__':\n"
+        "    print(generate(GenerationConfig(num_demos=2, images=True), workers=2)['kept'])\n")
+    (isolated_datasets / "render_then_generate.py").write_text(script)
+    done = subprocess.run([sys.executable, "render_then_generate.py"], capture_output=True, text=True, timeout=120,
+                          cwd=isolated_datasets)
+    assert done.returncode == 0 and done.stdout.strip().endswith("2"), done.stderr[-2000:]
