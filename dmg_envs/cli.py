@@ -177,6 +177,29 @@ def replay(dataset_id: Annotated[str, typer.Argument(help="Minari dataset id")])
         raise typer.Exit(code=1)
 
 
+@app.command()
+def publish(
+    dataset_ids: Annotated[list[str], typer.Argument(help="local dataset ids, e.g. dmg/stack/dmp-slow-v0")],
+    remote: Annotated[str, typer.Option(help="the Minari remote: hf://<organisation or user>")],
+    token: Annotated[str | None, typer.Option(
+        help="Hugging Face token with write access; default $HF_TOKEN or the one `hf auth login` saved")] = None,
+):
+    """Upload datasets made by `dmg generate` to a Minari remote on the Hugging Face Hub (the repository
+    <org>/dmg), with the dmg namespace's metadata and a dataset card each. Download one with
+    `MINARI_REMOTE=hf://<org> minari download <dataset-id>`."""
+    from dmg_envs.errors import DmgError
+    from dmg_envs.publish import publish as publish_datasets
+
+    try:
+        results = publish_datasets(dataset_ids, remote, token=token)
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    for result in results:
+        typer.echo(f"{result['dataset_id']}: {result['note']}; {result['url']}")
+    typer.echo(f"download with: MINARI_REMOTE={remote} minari download {results[0]['dataset_id']}")
+
+
 train_app = typer.Typer(help="Train a policy: behaviour cloning from a dataset, or SB3 reinforcement learning.",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")

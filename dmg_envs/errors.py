@@ -28,3 +28,7 @@ class UnknownNameError(DmgError, KeyError):
 
 class GenerationError(DmgError, RuntimeError):
     """A generation run that cannot proceed (existing dataset, another run's folder, failing attempts)."""
+
+
+class PublishError(DmgError, RuntimeError):
+    """Publishing datasets to a remote cannot proceed (a missing extra, a refused or failed request)."""
