@@ -210,11 +210,10 @@ class ArmExpert:
         return upright_frame(self.task.reference_pose(plan.segment.reference))
 
     def _choose_frame(self, plan: _SubtaskPlan) -> None:
-        """The reference's current frame, turned to the equivalent pose nearest the gripper; a reference that
-        looks the same at any yaw keeps the source demo's heading and the tool the demo's roll instead
-        (`nearest_equivalent`). A gripper that holds from the side what an earlier pick took keeps the turn
-        it took it with: a half turn about its axis would turn the object over (a hand pointing down may
-        turn: that only yaws what it holds)."""
+        """The reference's current frame, turned to the equivalent pose nearest the gripper (see
+        `nearest_equivalent` for references that look the same at any yaw). A gripper that holds from the side
+        what an earlier pick took keeps the turn it took it with: a half turn about its axis would turn the
+        object over (a hand pointing down may turn: that only yaws what it holds)."""
         raw = self._upright_reference(plan)
         current = self.task.eef_pose(self.arm)
         from_the_side = -current[2, 2] < SIDE_GRASP_COS  # the approach axis (z) far from pointing down
@@ -250,11 +249,10 @@ class ArmExpert:
         return min(max(round(elapsed / self.dt) - 1, 0), plan.segment.length - 1)
 
     def lost_pick(self, info: dict[str, Any]) -> int | None:
-        """The earlier pick subtask whose object has left the fingers while the demo still held it, if any.
-        None while the running subtask's own signal holds: an object let go where that subtask puts it (a
-        bowl settling on its pad out of the fingers) is placed, not lost."""
+        """The earlier pick subtask whose object has left the fingers while the demo still held it, if any;
+        None while the running subtask's signal holds (a bowl settling on its pad is placed, not lost)."""
         if info.get(self.subtasks[self.index].signal, False):
-            self.lost_for = 0
+            self.lost_for = 0  # placed
             return None
         plan = self.plans[self.index]
         step = plan.segment.start + self._demo_step(plan)
