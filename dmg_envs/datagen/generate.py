@@ -27,7 +27,7 @@ import numpy as np
 
 from dmg_envs.datagen.attempts import AttemptRunner, load_demo, worker_attempt, worker_init
 from dmg_envs.datagen.config import GenerationConfig, attempt_seed
-from dmg_envs.datagen.shards import AttemptResult, Episode, RunState, ShardError
+from dmg_envs.datagen.shards import AttemptResult, Episode, RunState, ShardError, content_hash
 from dmg_envs.datagen.writer import success_rate, write_dataset
 from dmg_envs.errors import GenerationError
 
@@ -52,7 +52,7 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
     """Run attempts until `config.num_demos` successes, then write the Minari dataset `config.dataset_id`.
 
     Returns a summary (dataset id and path, attempts, successes, success rate, errors, seconds, demos/s,
-    interrupted, exhausted, regenerated and unreadable failure shards). Each worker has one attempt at a
+    interrupted, exhausted, regenerated and unreadable failure shards, the kept episodes' `content_hash`). Each worker has one attempt at a
     time, none queued: on KeyboardInterrupt the running attempts finish and are kept, the dataset is
     written from the successes so far (if any) and the summary says `interrupted`; run again to resume.
     If `config.attempt_limit` attempts give fewer than `num_demos` successes, the dataset holds those and
@@ -81,6 +81,7 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
         regenerated += unreadable
     summary = _summary(config, state, run)
     summary.update(interrupted=interrupted, regenerated=regenerated, work_dir=str(folder),
+                   content_hash=content_hash(episodes),
                    exhausted=not interrupted and stop_reason is None and summary["kept"] < config.num_demos)
     # The generator's reference score: the mean return of its successes (sparse reward: steps in success).
     reference = float(np.mean([episode.rewards.sum() for episode in episodes])) if episodes else 1.0
