@@ -92,7 +92,11 @@ def generate(
     dynamics: Annotated[str, typer.Option(help="preset: static, dmg-paper, slow, fast, jumps, ...")] = "static",
     generator: Annotated[str, typer.Option(help="dmp (D-MG) or mimicgen (baseline)")] = "dmp",
     seed: Annotated[int, typer.Option(min=0, help="run seed: attempt i uses episode seed (seed + 1) * 2**32 + i")] = 0,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes (local) or actors (ray)")] = 2,
+    backend: Annotated[str, typer.Option(
+        help="local (a process pool) or ray (Ray actors, the ray extra); the dataset is the same")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="with --backend ray: the cluster to join (auto, ray://<head>:10001); default Ray on this machine")] = None,
     reset_distribution: Annotated[str, typer.Option(help="D0 or D1")] = "D0",
     work_dir: Annotated[Path | None, typer.Option(
         help="where finished attempts are kept (resume); default $DMG_WORK_DIR or ~/.cache/dmg-envs/runs")] = None,
@@ -123,7 +127,8 @@ def generate(
                    f"{progress['demos_per_second']:.2f} demos/s", nl=False)
 
     try:
-        summary = run_generation(config, work_dir=work_dir, workers=workers, overwrite=overwrite, progress=show)
+        summary = run_generation(config, work_dir=work_dir, workers=workers, overwrite=overwrite, progress=show,
+                                 backend=backend, address=address)
     except DmgError as error:
         typer.echo(f"\nerror: {error}", err=True)
         raise typer.Exit(code=1) from error

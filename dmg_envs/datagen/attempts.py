@@ -7,7 +7,11 @@ whatever runs it and in whatever order.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,28 +117,60 @@ class AttemptRunner:
                        observations=stacked, actions=np.array(actions, dtype=np.float32),
                        rewards=np.array(rewards, dtype=np.float64))
 
-    def attempt(self, index: int) -> AttemptResult:
-        """Run attempt `index`, write its shard if it is kept, and say how it went. An exception in the
-        attempt is its failure, reported with the error, not the run's end."""
+    def attempt_episode(self, index: int) -> tuple[AttemptResult, Episode | None]:
+        """Run attempt `index`; returns how it went and its episode if the run keeps it (a success, or any
+        finished attempt with `keep_failures`), else None. An exception in the attempt is its failure,
+        reported with the error, not the run's end."""
         seed = attempt_seed(self.config.seed, index)
         try:
             episode = self.run(seed)
-            if self.folder is not None and (episode.success or self.config.keep_failures):
-                write_shard(self.folder, episode)
         except Exception as error:  # noqa: BLE001 - one attempt's fault must not end a long run
-            return AttemptResult(index, seed, False, 0, f"{type(error).__name__}: {error}")
-        return AttemptResult(index, seed, episode.success, len(episode.actions))
+            return AttemptResult(index, seed, False, 0, f"{type(error).__name__}: {error}"), None
+        kept = episode.success or self.config.keep_failures
+        return AttemptResult(index, seed, episode.success, len(episode.actions)), episode if kept else None
+
+    def attempt(self, index: int) -> AttemptResult:
+        """Run attempt `index`, write its shard if it is kept, and say how it went."""
+        result, episode = self.attempt_episode(index)
+        if self.folder is not None and episode is not None:
+            try:
+                write_shard(self.folder, episode)
+            except Exception as error:  # noqa: BLE001 - a full disk fails this attempt, which resume retries
+                return AttemptResult(index, result.seed, False, 0, f"{type(error).__name__}: {error}")
+        return result
 
 
 _RUNNER: AttemptRunner | None = None
 
 
 def worker_init(config: GenerationConfig, folder: Path) -> None:
-    """Process-pool initializer: build the runner; leave Ctrl-C to the driver, which lets running attempts
-    finish and cancels the queued ones."""
+    """Process-pool initializer: die with the driver, build the runner; leave Ctrl-C to the driver, which
+    lets running attempts finish and cancels the queued ones."""
     global _RUNNER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     _RUNNER = AttemptRunner(config, folder)
+
+
+def die_with_parent() -> None:
+    """End this worker process when its parent (the driver, or the forkserver that dies with it) ends, even
+    by SIGKILL: an orphaned pool worker would otherwise wait for work forever, or run on beside the run
+    that resumes. Linux: the kernel's parent-death signal; elsewhere a thread that watches the parent."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    else:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os._exit(1)
 
 
 def worker_attempt(index: int) -> AttemptResult:

@@ -27,9 +27,9 @@ import numpy as np
 
 from dmg_envs.datagen.attempts import AttemptRunner, load_demo, worker_attempt, worker_init
 from dmg_envs.datagen.config import GenerationConfig, attempt_seed
-from dmg_envs.datagen.shards import AttemptResult, Episode, RunState, ShardError
+from dmg_envs.datagen.shards import AttemptResult, Episode, RunState, ShardError, content_hash, write_shard
 from dmg_envs.datagen.writer import success_rate, write_dataset
-from dmg_envs.errors import GenerationError
+from dmg_envs.errors import GenerationError, InvalidConfigError
 
 ERROR_STOP_FRACTION = 0.5  # a run stops when more than this fraction of its attempts raise
 ERROR_STOP_MIN_ATTEMPTS = 10  # ... once it has finished at least this many
@@ -47,26 +47,40 @@ def default_work_dir(config: GenerationConfig) -> Path:
     return Path(root) / config.dataset_id.replace("/", "_") / digest
 
 
+BACKENDS = ("local", "ray")
+
+
 def generate(config: GenerationConfig, work_dir: str | Path | None = None, workers: int = 2,
-             overwrite: bool = False, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+             overwrite: bool = False, progress: Callable[[dict[str, Any]], None] | None = None,
+             backend: str = "local", address: str | None = None) -> dict[str, Any]:
     """Run attempts until `config.num_demos` successes, then write the Minari dataset `config.dataset_id`.
 
+    `backend` runs the attempts in a local process pool (`local`) or on Ray actors (`ray`, the `ray` extra:
+    on this machine, or on the cluster at `address`, `auto` or `ray://<head>:10001`); the dataset is the
+    same whatever the backend and the number of workers.
+
     Returns a summary (dataset id and path, attempts, successes, success rate, errors, seconds, demos/s,
-    interrupted, exhausted, regenerated and unreadable failure shards). Each worker has one attempt at a
-    time, none queued: on KeyboardInterrupt the running attempts finish and are kept, the dataset is
-    written from the successes so far (if any) and the summary says `interrupted`; run again to resume.
+    interrupted, exhausted, regenerated and unreadable failure shards, the kept episodes' `content_hash`).
+    Each worker has one attempt at a time, none queued: on KeyboardInterrupt the running attempts finish and
+    are kept, the dataset is written from the successes so far (if any) and the summary says `interrupted`;
+    run again to resume.
     If `config.attempt_limit` attempts give fewer than `num_demos` successes, the dataset holds those and
     the summary says `exhausted`. If most attempts raise, the dataset of what succeeded is written and
     `GenerationError` says why.
     """
     import minari
 
+    if backend not in BACKENDS:
+        raise InvalidConfigError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise InvalidConfigError("address names a Ray cluster: it needs backend='ray' (--backend ray)")
     if not overwrite and config.dataset_id in minari.list_local_datasets() and not _same_run(config):
         raise GenerationError(f"dataset {config.dataset_id!r} exists; pass overwrite=True (--overwrite) to replace it")
     load_demo(config)  # fail early on a bad source
     folder = Path(work_dir) if work_dir is not None else default_work_dir(config)
     state = RunState(folder, config.identity(), asdict(config))
-    run = _Run(config, state, workers, progress)
+    run = _RayRun(config, state, workers, progress, address) if backend == "ray" else \
+        _Run(config, state, workers, progress)
     interrupted, stop_reason, regenerated = False, None, []
     try:
         while True:
@@ -81,6 +95,7 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
         regenerated += unreadable
     summary = _summary(config, state, run)
     summary.update(interrupted=interrupted, regenerated=regenerated, work_dir=str(folder),
+                   content_hash=content_hash(episodes),
                    exhausted=not interrupted and stop_reason is None and summary["kept"] < config.num_demos)
     # The generator's reference score: the mean return of its successes (sparse reward: steps in success).
     reference = float(np.mean([episode.rewards.sum() for episode in episodes])) if episodes else 1.0
@@ -108,6 +123,7 @@ class _Run:
         self.fresh = Counter()  # attempts and successes of this call
         # Attempts pending when a worker died: run one at a time until the one that kills workers is found.
         self.suspects: set[int] = set()
+        self.deaths = Counter()  # worker deaths by attempt index, while it ran alone (Ray: any)
         # Build env, demo and generator once here, so that a configuration error (a demo that does not
         # segment, say) is raised as it is, not as a worker that failed to start.
         AttemptRunner(config).env.close()
@@ -131,9 +147,8 @@ class _Run:
             pending: dict[Future, int] = {}
             try:
                 while True:
-                    kept, attempts = state.prefix(config.num_demos, config.attempt_limit)
-                    reason = self._error_stop()
-                    if len(kept) >= config.num_demos or attempts >= config.attempt_limit or reason is not None:
+                    done, reason = self._done()
+                    if done:
                         self._finish(pool, pending)
                         return reason
                     if self.suspects:
@@ -141,14 +156,8 @@ class _Run:
                             index = min(self.suspects)
                             pending[pool.submit(worker_attempt, index)] = index
                     else:
-                        busy = set(pending.values())
-                        index = attempts
-                        # One attempt per worker and none queued, so that an interruption leaves no
-                        # attempt run for nothing.
-                        while len(pending) < self.workers and index < config.attempt_limit:
-                            if index not in state.results and index not in busy:
-                                pending[pool.submit(worker_attempt, index)] = index
-                            index += 1
+                        for index in self._next(set(pending.values()), self.workers - len(pending)):
+                            pending[pool.submit(worker_attempt, index)] = index
                     if not pending:
                         return None
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -166,12 +175,34 @@ class _Run:
                 for future in pending:
                     if _finished(future):
                         self._record(future.result())
-                if len(lost) == 1 and lost[0] in self.suspects:  # it ran alone: it is what kills workers
+                if len(lost) == 1 and lost[0] in self.suspects:  # it ran alone: it killed its worker ...
+                    self.deaths[lost[0]] += 1
+                if len(lost) == 1 and self.deaths[lost[0]] >= 2:  # ... twice (once may be a kill from outside)
                     self._record(AttemptResult(lost[0], attempt_seed(config.seed, lost[0]), False, 0,
                                                "the worker process died during this attempt"))
                 else:
                     self.suspects.update(lost)
                 raise
+
+    def _done(self) -> tuple[bool, str | None]:
+        """Whether the run is done (enough successes in the prefix, the attempt limit, or most attempts
+        raised), and why it must stop early if so."""
+        kept, attempts = self.state.prefix(self.config.num_demos, self.config.attempt_limit)
+        reason = self._error_stop()
+        return len(kept) >= self.config.num_demos or attempts >= self.config.attempt_limit or reason is not None, \
+            reason
+
+    def _next(self, busy: set[int], free: int) -> list[int]:
+        """The next attempts to start on `free` idle workers: the lowest indices after the finished prefix
+        that are neither finished nor running. One attempt per worker and none queued, so that an
+        interruption leaves no attempt run for nothing."""
+        _, index = self.state.prefix(self.config.num_demos, self.config.attempt_limit)
+        chosen = []
+        while len(chosen) < free and index < self.config.attempt_limit:
+            if index not in self.state.results and index not in busy:
+                chosen.append(index)
+            index += 1
+        return chosen
 
     def _finish(self, pool: ProcessPoolExecutor, pending: dict[Future, int]) -> None:
         """Cancel what has not started, wait for the running attempts and record them."""
@@ -194,6 +225,55 @@ class _Run:
         if len(results) >= ERROR_STOP_MIN_ATTEMPTS and len(errors) > ERROR_STOP_FRACTION * len(results):
             return f"{len(errors)} of {len(results)} attempts raised an error (first: {errors[0]})"
         return None
+
+
+class _RayRun(_Run):
+    """The attempts of one `generate` call on Ray actors (`ray_backend.RayWorkers`), same prefix rule. The
+    actors return kept episodes and the driver writes their shards, so the work folder need not be shared
+    with the cluster. An actor that dies is replaced and its attempt run again; an attempt whose actor dies
+    twice is recorded as failed (Ray says which attempt each dead actor was running)."""
+
+    def __init__(self, config: GenerationConfig, state: RunState, workers: int,
+                 progress: Callable[[dict[str, Any]], None] | None, address: str | None):
+        super().__init__(config, state, workers, progress)
+        self.address = address
+
+    def attempt_until_done(self) -> str | None:
+        from dmg_envs.datagen.ray_backend import RayWorkers
+
+        with RayWorkers(self.config, self.workers, self.address) as workers:
+            try:
+                while True:
+                    done, reason = self._done()
+                    if done:
+                        self._take(workers.drain())
+                        return reason
+                    for index in self._next(workers.busy, workers.free):
+                        workers.submit(index)
+                    if not workers.running:
+                        return None
+                    self._take(workers.wait())
+                    if self.progress is not None:
+                        self.progress(_summary(self.config, self.state, self))
+            except KeyboardInterrupt:
+                self._take(workers.drain())  # running attempts finish and are kept
+                raise
+
+    def _take(self, finished: list[tuple[int, tuple[AttemptResult, Episode | None] | None]]) -> None:
+        for index, outcome in finished:
+            if outcome is None:
+                self.deaths[index] += 1
+                if self.deaths[index] >= 2:
+                    self._record(AttemptResult(index, attempt_seed(self.config.seed, index), False, 0,
+                                               "the worker process died during this attempt"))
+                continue  # else it is simply run again
+            result, episode = outcome
+            if episode is not None:
+                try:
+                    write_shard(self.state.folder, episode)
+                except OSError as error:  # a full disk fails this attempt, which resume retries
+                    result = AttemptResult(index, result.seed, False, 0, f"{type(error).__name__}: {error}")
+            self._record(result)
 
 
 def _finished(future: Future) -> bool:

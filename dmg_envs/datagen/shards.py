@@ -7,8 +7,10 @@ corrupt shard is detected when read (`ShardError`, naming the file), and its att
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,30 @@ class AttemptResult:
     success: bool
     steps: int
     error: str | None = None
+
+
+CONTENT_HASH_LAYOUT = (
+    "sha256 over the episodes in dataset order; per episode: b'episode', the seed as 8-byte little-endian "
+    "signed, then one record per array (observations/<key> in sorted key order, actions, rewards): "
+    "'<name> <dtype> <shape>\\n' in UTF-8 (dtype as NumPy's little-endian str, e.g. <f8 or |u1; shape comma-"
+    "separated) followed by the array's bytes in C order, little-endian")
+
+
+def content_hash(episodes: Iterable[Episode]) -> str:
+    """SHA-256 (hex) of the episodes' contents: seeds, observations, actions and rewards, in order, in the
+    byte layout `CONTENT_HASH_LAYOUT` describes. Two datasets with the same hash hold the same data,
+    whatever wrote them (worker count, backend, interruptions)."""
+    digest = hashlib.sha256()
+    for episode in episodes:
+        digest.update(b"episode" + int(episode.seed).to_bytes(8, "little", signed=True))
+        arrays = [(_OBSERVATION + key, episode.observations[key]) for key in sorted(episode.observations)]
+        for name, array in [*arrays, ("actions", episode.actions), ("rewards", episode.rewards)]:
+            array = np.asarray(array)
+            array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+            shape = ",".join(str(size) for size in array.shape)
+            digest.update(f"{name} {array.dtype.str} {shape}\n".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def shard_path(folder: Path, seed: int) -> Path:

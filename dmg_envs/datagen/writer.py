@@ -13,7 +13,7 @@ import numpy as np
 
 from dmg_envs.datagen.attempts import load_demo, make_env
 from dmg_envs.datagen.config import GENERATOR_NAMES, SEED_DERIVATION, GenerationConfig
-from dmg_envs.datagen.shards import Episode
+from dmg_envs.datagen.shards import CONTENT_HASH_LAYOUT, Episode, content_hash
 
 
 def success_rate(successes: int, attempts: int) -> float:
@@ -69,10 +69,23 @@ def write_dataset(config: GenerationConfig, episodes: list[Episode], stats: dict
         "source_seed": demo.seed,
         "dynamics_wrappers": [asdict(wrapper) for wrapper in (env.spec.additional_wrappers or ())],
         "episode_seeds": [episode.seed for episode in episodes], "seed_derivation": SEED_DERIVATION,
+        "content_hash": content_hash(episodes), "content_hash_layout": CONTENT_HASH_LAYOUT,
         "attempts": attempts, "successes": successes, "errors": stats["errors"],
         "success_rate": success_rate(successes, attempts),
         "package_version": version("dmg-envs"), "python": platform.python_version()}})
     return Path(dataset.storage.data_path).parent
+
+
+def dataset_content_hash(dataset_id: str) -> str:
+    """The content hash of a dataset written by `write_dataset`, recomputed from what Minari stores (the same
+    as its metadata's `content_hash` when the data is intact)."""
+    import minari
+
+    dataset = minari.load_dataset(dataset_id)
+    seeds = dataset.storage.metadata["dmg_generation"]["episode_seeds"]
+    return content_hash(Episode(seed=seed, success=True, observations=episode.observations,
+                                actions=episode.actions, rewards=episode.rewards)
+                        for seed, episode in zip(seeds, dataset.iterate_episodes()))
 
 
 def version(package: str) -> str:

@@ -337,3 +337,21 @@ def test_image_workers_start_clean_after_the_caller_has_rendered(isolated_datase
     done = subprocess.run([sys.executable, "render_then_generate.py"], capture_output=True, text=True, timeout=120,
                           cwd=isolated_datasets)
     assert done.returncode == 0 and done.stdout.strip().endswith("2"), done.stderr[-2000:]
+
+
+def test_the_content_hash_names_the_data_whatever_the_worker_count(isolated_datasets):
+    """The metadata's `content_hash` is the same for 1 and 2 workers, another for another run seed, and it
+    is recomputed from what Minari stores."""
+    from dmg_envs.datagen.writer import dataset_content_hash
+
+    config = GenerationConfig(num_demos=3, dynamics="slow")
+    hashes = []
+    for workers in (1, 2):
+        summary = generate(config, work_dir=isolated_datasets / f"run{workers}", workers=workers, overwrite=True)
+        generation = minari.load_dataset(config.dataset_id).storage.metadata["dmg_generation"]
+        assert generation["content_hash"] == summary["content_hash"] == dataset_content_hash(config.dataset_id)
+        assert generation["content_hash_layout"].startswith("sha256 over the episodes in dataset order")
+        hashes.append(summary["content_hash"])
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 64
+    other = generate(GenerationConfig(num_demos=3, dynamics="slow", seed=1), workers=2, overwrite=True)
+    assert other["content_hash"] != hashes[0]
