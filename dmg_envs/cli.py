@@ -184,8 +184,10 @@ def replay(dataset_id: Annotated[str, typer.Argument(help="Minari dataset id")])
 
 @app.command()
 def publish(
-    dataset_ids: Annotated[list[str], typer.Argument(help="local dataset ids, e.g. dmg/stack/dmp-slow-v0")],
     remote: Annotated[str, typer.Option(help="the Minari remote: hf://<organisation or user>")],
+    # Optional to typer, so that no ids gets our message (typer 0.13 with click 8.2 crashes formatting its own).
+    dataset_ids: Annotated[list[str] | None, typer.Argument(help="local dataset ids, e.g. dmg/stack/dmp-slow-v0")
+                           ] = None,
     token: Annotated[str | None, typer.Option(
         help="Hugging Face token with write access; default $HF_TOKEN or the one `hf auth login` saved")] = None,
 ):
@@ -196,7 +198,7 @@ def publish(
     from dmg_envs.publish import publish as publish_datasets
 
     try:
-        results = publish_datasets(dataset_ids, remote, token=token)
+        results = publish_datasets(dataset_ids or [], remote, token=token)
     except DmgError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error

@@ -184,7 +184,7 @@ def test_an_unknown_or_foreign_dataset_is_refused_by_name(isolated_datasets):
     result = runner.invoke(app, ["publish", "D4RL/door/human-v2", "--remote", REMOTE])
     assert result.exit_code == 1 and "'D4RL/door/human-v2' is not in the 'dmg' namespace" in result.output
     result = runner.invoke(app, ["publish", "--remote", REMOTE])
-    assert result.exit_code == 2 and "Missing argument" in result.output  # at least one id
+    assert result.exit_code == 1 and "no dataset ids given" in result.output  # at least one id
     assert minari.list_local_datasets().keys() == {dataset_id}
 
 
