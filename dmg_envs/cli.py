@@ -200,6 +200,46 @@ def publish(
     typer.echo(f"download with: MINARI_REMOTE={remote} minari download {results[0]['dataset_id']}")
 
 
+export_app = typer.Typer(help="Write a dataset in another library's format.", no_args_is_help=True)
+import_app = typer.Typer(help="Read another library's demos as source demos.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
+
+
+@export_app.command("robomimic")
+def export_robomimic(
+    dataset_id: Annotated[str, typer.Argument(help="local Minari dataset id, e.g. dmg/stack/dmp-slow-v0")],
+    out: Annotated[Path, typer.Argument(help="robomimic-format HDF5 file to write")],
+):
+    """Write a dataset as a robomimic HDF5 file (MimicGen's layout); episodes are replayed for their states."""
+    from dmg_envs.datagen.robomimic import export_robomimic as export
+    from dmg_envs.errors import DmgError
+
+    try:
+        summary = export(dataset_id, out)
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"wrote {summary['demos']} demos ({summary['total']} steps) to {Path(summary['path']).resolve()}")
+
+
+@import_app.command("robomimic")
+def import_robomimic(
+    robomimic_file: Annotated[Path, typer.Argument(help="robomimic-format HDF5 file recorded in a dmg-envs env")],
+    out: Annotated[Path, typer.Argument(help="source-demo file to write (for dmg generate --source)")],
+):
+    """Turn a robomimic file recorded in one of our envs into source demos, replayed from its stored states."""
+    from dmg_envs.datagen.robomimic import import_robomimic as run_import
+    from dmg_envs.errors import DmgError
+
+    try:
+        path, count, env_id = run_import(robomimic_file, out)
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"wrote {count} {env_id} source demos to {path.resolve()}")
+
+
 train_app = typer.Typer(help="Train a policy: behaviour cloning from a dataset, or SB3 reinforcement learning.",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
