@@ -5,6 +5,7 @@ from dmg_envs.datagen.config import GenerationConfig
 from dmg_envs.datagen.expert import DMPExpert
 from dmg_envs.datagen.generate import generate
 from dmg_envs.datagen.mimicgen import MimicGenPolicy
+from dmg_envs.datagen.robomimic import export_robomimic, import_robomimic, read_robomimic
 from dmg_envs.datagen.schedule import SubtaskSchedule
 from dmg_envs.datagen.segmentation import Segment, SegmentationError, load_annotation, segment_demo
 from dmg_envs.datagen.source import (
@@ -23,4 +24,6 @@ __all__ = [
     "Segment", "SegmentationError", "segment_demo", "load_annotation",
     # generators and runs
     "DMPExpert", "MimicGenPolicy", "SubtaskSchedule", "GenerationConfig", "generate",
+    # robomimic interop
+    "export_robomimic", "import_robomimic", "read_robomimic",
 ]
