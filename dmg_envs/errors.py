@@ -32,3 +32,8 @@ class GenerationError(DmgError, RuntimeError):
 
 class PublishError(DmgError, RuntimeError):
     """Publishing datasets to a remote cannot proceed (a missing extra, a refused or failed request)."""
+
+
+class RobomimicFormatError(DmgError, ValueError):
+    """A robomimic-format HDF5 file that cannot be written (an episode that does not replay) or read (not
+    robomimic-shaped, an env that is not ours, states that a replay does not reproduce)."""

@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dmg_envs.datagen.source import EpisodeRecorder
 from dmg_envs.envs.base import CONTROL_FREQ
 
 
@@ -24,8 +25,7 @@ def replay_dataset(dataset_id: str, episodes: list[int] | None = None) -> dict[s
     try:
         for index, episode, meta in zip(indices, dataset.iterate_episodes(indices), metadata):
             replayed = replay_episode(env, meta, episode.actions)
-            matches = all(_same_observation(obs, episode.observations, step)
-                          for step, obs in enumerate(replayed["observations"]))
+            matches = first_mismatch(replayed["observations"], episode.observations) is None
             seed = meta.get("seed")
             results.append({"episode": index, "seed": None if seed is None else int(seed),
                             "success": bool(replayed["infos"][-1]["is_success"]), "observations_match": matches})
@@ -37,20 +37,39 @@ def replay_dataset(dataset_id: str, episodes: list[int] | None = None) -> dict[s
             "results": results}
 
 
-def replay_episode(env: Any, meta: dict[str, Any], actions: Any) -> dict[str, list]:
+def replay_episode(env: Any, meta: dict[str, Any], actions: Any, record: bool = False) -> dict[str, Any]:
     """Stored `actions` replayed in `env` from the episode's seed and options (`meta`, as Minari keeps
     them): the observations (one more than the actions, the reset's first), and per action the reward,
-    whether the step terminated, and its info."""
+    whether the step terminated, and its info. With `record`, also `"recorder"`: an `EpisodeRecorder` that
+    followed the replay (states, poses, touches, signals and gripper commands, as a source demo has them)."""
     seed = meta.get("seed")
     observation, info = env.reset(seed=None if seed is None else int(seed), options=meta.get("options"))
-    replayed: dict[str, list] = {"observations": [observation], "rewards": [], "terminations": [], "infos": [info]}
+    replayed: dict[str, Any] = {"observations": [observation], "rewards": [], "terminations": [], "infos": [info]}
+    recorder = EpisodeRecorder(env) if record else None
     for action in actions:
         observation, reward, terminated, _, info = env.step(action)
         replayed["observations"].append(observation)
         replayed["rewards"].append(reward)
         replayed["terminations"].append(terminated)
         replayed["infos"].append(info)
+        if recorder is not None:
+            recorder.step(action, info)
+    if recorder is not None:
+        replayed["recorder"] = recorder
     return replayed
+
+
+def first_mismatch(observations: list[Any], stored: Any) -> tuple[int, str | None] | None:
+    """Where replayed `observations` (one per step) first differ from the `stored` ones (a dict of arrays
+    or one array, a row per step): (step, key; None for an array), or None if they are all equal."""
+    for step, observation in enumerate(observations):
+        if isinstance(observation, dict):
+            for key in observation:
+                if not np.array_equal(observation[key], stored[key][step]):
+                    return step, key
+        elif not np.array_equal(observation, stored[step]):
+            return step, None
+    return None
 
 
 def render_episode(dataset_id: str, episode: int = 0, camera: str = "agentview", width: int = 320,
@@ -85,9 +104,3 @@ def render_episode(dataset_id: str, episode: int = 0, camera: str = "agentview",
         env.close()
     return frames, {"fps": fps, "steps": len(data.actions), "stored_frames": False,
                     "success": bool(info.get("is_success", False))}
-
-
-def _same_observation(obs: Any, stored: Any, step: int) -> bool:
-    if isinstance(obs, dict):
-        return all(np.array_equal(obs[key], stored[key][step]) for key in obs)
-    return bool(np.array_equal(obs, stored[step]))

@@ -11,6 +11,7 @@ from typing import Any
 import gymnasium as gym
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from dmg_envs.errors import DmgError, InvalidConfigError
 
@@ -61,6 +62,67 @@ class SourceDemo:
         return len(self.actions)
 
 
+class EpisodeRecorder:
+    """What a `SourceDemo` holds, collected state by state from an env (`record_episode` drives it with a
+    policy; replaying a stored episode drives it with the stored actions).
+
+    Create it in the episode's first state (after the reset), then call `step` after every env step.
+    """
+
+    def __init__(self, env: gym.Env):
+        self.env, task = env, env.unwrapped
+        self.task = task
+        self.references = sorted({subtask.reference for subtasks in task.subtask_spec.values() for subtask in subtasks})
+        self.owners = {name: task.reference_owner(name) for name in self.references}
+        self.actions: list[np.ndarray] = []
+        self.states: list[np.ndarray] = []
+        self.eef: dict[str, list] = {arm: [] for arm in task.arms}
+        self.gripper: dict[str, list] = {arm: [] for arm in task.arms}
+        self.objects: dict[str, list] = {name: [] for name in task.movable_objects}
+        self.reference_poses: dict[str, list] = {name: [] for name in self.references}
+        self.touches = {arm: {name: [] for name in self.references} for arm in task.arms}
+        self.signals = {name: [bool(value)] for name, value in task.subtask_signals().items()}
+        self._record_state()
+
+    def _record_state(self) -> None:
+        task = self.task
+        self.states.append(task.get_state())
+        for arm in task.arms:
+            self.eef[arm].append(task.eef_pose(arm))
+            for name in self.references:
+                self.touches[arm][name].append(task.in_contact(self.owners[name], arm))
+        for name, pose in task.object_poses().items():
+            self.objects[name].append(pose)
+        for name in self.references:
+            self.reference_poses[name].append(task.reference_pose(name))
+
+    def step(self, action: npt.ArrayLike, info: dict[str, Any]) -> None:
+        """Record the state the env is in after stepping `action`, with that step's `info` (its signals)."""
+        action = np.asarray(action, dtype=np.float64)
+        self.actions.append(action)
+        self._record_state()
+        for index, arm in enumerate(self.task.arms):
+            self.gripper[arm].append(float(np.clip(action[7 * index + 6], -1, 1)))
+        for name in self.signals:
+            self.signals[name].append(bool(info[name]))
+
+    def demo(self, seed: int, success: bool, attrs: dict[str, Any] | None = None) -> SourceDemo:
+        """The recorded episode, as the env's spec names it."""
+        spec = self.env.spec
+        return SourceDemo(
+            env_id=spec.id if spec is not None else type(self.task).__name__,
+            env_kwargs=dict(spec.kwargs) if spec is not None else {},
+            seed=seed, actions=np.array(self.actions),
+            eef_poses={arm: np.array(poses) for arm, poses in self.eef.items()},
+            gripper_actions={arm: np.array(values) for arm, values in self.gripper.items()},
+            object_poses={name: np.array(poses) for name, poses in self.objects.items()},
+            reference_poses={name: np.array(poses) for name, poses in self.reference_poses.items()},
+            touches={arm: {name: np.array(values) for name, values in by_name.items()}
+                     for arm, by_name in self.touches.items()},
+            signals={name: np.array(values) for name, values in self.signals.items()},
+            states=np.array(self.states), success=success, attrs=dict(attrs or {}))
+
+
 def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int, max_steps: int = 300,
                    stop_on_success: int | None = 5, until_done: bool = False) -> SourceDemo:
     """Run `policy(obs) -> action` from `env.reset(seed=seed)` and record everything a generator needs.
@@ -78,40 +140,13 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
     if until_done and not hasattr(policy, "done"):
         raise InvalidConfigError(f"until_done needs a policy with a `done` attribute; {type(policy).__name__} "
                                  f"has none")
-    task = env.unwrapped
     obs, info = env.reset(seed=seed)
-    references = sorted({subtask.reference for subtasks in task.subtask_spec.values() for subtask in subtasks})
-    owners = {name: task.reference_owner(name) for name in references}
-    actions, states = [], []
-    eef = {arm: [] for arm in task.arms}
-    gripper = {arm: [] for arm in task.arms}
-    objects = {name: [] for name in task.movable_objects}
-    reference_poses = {name: [] for name in references}
-    touches = {arm: {name: [] for name in references} for arm in task.arms}
-    signals = {name: [bool(value)] for name, value in task.subtask_signals().items()}
-
-    def record_state() -> None:
-        states.append(task.get_state())
-        for arm in task.arms:
-            eef[arm].append(task.eef_pose(arm))
-            for name in references:
-                touches[arm][name].append(task.in_contact(owners[name], arm))
-        for name, pose in task.object_poses().items():
-            objects[name].append(pose)
-        for name in references:
-            reference_poses[name].append(task.reference_pose(name))
-
-    record_state()
+    recorder = EpisodeRecorder(env)
     since_success = None
     for _ in range(max_steps):
         action = np.asarray(policy(obs), dtype=np.float64)
         obs, _, terminated, truncated, info = env.step(action)
-        actions.append(action)
-        record_state()
-        for index, arm in enumerate(task.arms):
-            gripper[arm].append(float(np.clip(action[7 * index + 6], -1, 1)))
-        for name in signals:
-            signals[name].append(bool(info[name]))
+        recorder.step(action, info)
         if info["is_success"] and since_success is None:
             since_success = 0
         if since_success is not None:
@@ -121,18 +156,7 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
         waiting_for_policy = until_done and not policy.done
         if terminated or truncated or (past_success and not waiting_for_policy):
             break
-    spec = env.spec
-    return SourceDemo(
-        env_id=spec.id if spec is not None else type(task).__name__,
-        env_kwargs=dict(spec.kwargs) if spec is not None else {},
-        seed=seed, actions=np.array(actions),
-        eef_poses={arm: np.array(poses) for arm, poses in eef.items()},
-        gripper_actions={arm: np.array(values) for arm, values in gripper.items()},
-        object_poses={name: np.array(poses) for name, poses in objects.items()},
-        reference_poses={name: np.array(poses) for name, poses in reference_poses.items()},
-        touches={arm: {name: np.array(values) for name, values in by_name.items()} for arm, by_name in touches.items()},
-        signals={name: np.array(values) for name, values in signals.items()},
-        states=np.array(states), success=bool(info["is_success"]) and not (until_done and not policy.done))
+    return recorder.demo(seed, success=bool(info["is_success"]) and not (until_done and not policy.done))
 
 
 def save_source_demos(path: str | Path, demos: list[SourceDemo]) -> Path:

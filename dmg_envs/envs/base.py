@@ -111,8 +111,7 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         self.reward_type, self.reset_distribution = reward_type, reset_distribution
         self.render_mode, self.width, self.height = render_mode, int(width), int(height)
 
-        self.model = scene.build_table_scene(self.OBJECTS, num_arms=self.NUM_ARMS, fixtures=self.FIXTURES,
-                                             layout=self.ARM_LAYOUT).compile()
+        self.model = self.scene_spec().compile()
         self.data = mujoco.MjData(self.model)
         self.substeps = round(1.0 / (CONTROL_FREQ * self.model.opt.timestep))
         self.control_dt = self.substeps * self.model.opt.timestep
@@ -248,6 +247,11 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         if self._viewer is not None:
             self._viewer.close()
             self._viewer = None
+
+    @classmethod
+    def scene_spec(cls) -> mujoco.MjSpec:
+        """A fresh spec of the env's scene; `scene_spec().to_xml()` is its MJCF (robomimic's `model_file`)."""
+        return scene.build_table_scene(cls.OBJECTS, num_arms=cls.NUM_ARMS, fixtures=cls.FIXTURES, layout=cls.ARM_LAYOUT)
 
     # ------------------------------------------------------------------ rendering
     def render_frame(self, camera: str) -> np.ndarray:

@@ -1,0 +1,162 @@
+"""The `dmg` commands about policies: `dmg train ...`, `dmg eval`, `dmg leaderboard` (registered by `cli`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+train_app = typer.Typer(help="Train a policy: behaviour cloning from a dataset, or SB3 reinforcement learning.",
+                        no_args_is_help=True)
+
+
+def _train_bc(algorithm: str, dataset: str, out: Path | None, seed: int, **options) -> None:
+    from dmg_envs.errors import DmgError
+    from dmg_envs.learning.train import TrainConfig, train
+
+    try:  # options left out take the algorithm's defaults
+        config = TrainConfig(dataset=dataset, algorithm=algorithm, seed=seed,
+                             **{name: value for name, value in options.items() if value is not None})
+        run_dir = out or Path("runs") / algorithm / dataset.replace("/", "_").replace(":", "_") / f"seed{seed}"
+        with typer.progressbar(length=config.epochs, label=f"{algorithm} on {dataset}, seed {seed}") as bar:
+            def show(record: dict) -> None:
+                bar.label = (f"{algorithm} seed {seed}: loss {record['loss']:.3f}"
+                             + (f", validation success {record['validation_success']:.0%}"
+                                if "validation_success" in record else ""))
+                bar.update(1)
+
+            summary = train(config, run_dir, progress=show)
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(json.dumps(summary, indent=2))
+
+
+def _bc_command(algorithm: str):
+    def command(
+        dataset: Annotated[str, typer.Argument(help="Minari dataset id, or a source-demo file (stack_1, a path)")],
+        epochs: Annotated[int | None, typer.Option(min=1, help="epochs (default 100)")] = None,
+        steps_per_epoch: Annotated[int | None, typer.Option(min=1, help="gradient steps per epoch")] = None,
+        batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+        learning_rate: Annotated[float | None, typer.Option(min=0.0)] = None,
+        seed: Annotated[int, typer.Option(help="training seed")] = 0,
+        eval_every: Annotated[int | None, typer.Option(min=0, help="validation every n epochs (0: never)")] = None,
+        eval_episodes: Annotated[int | None, typer.Option(min=1, help="validation episodes")] = None,
+        max_episodes: Annotated[int | None, typer.Option(min=1, help="train on the first n episodes")] = None,
+        seq_length: Annotated[int | None, typer.Option(min=0, help="bc-rnn sequence length (0: whole episodes)")]
+        = None,
+        out: Annotated[Path | None, typer.Option(help="run folder; default runs/<algorithm>/<dataset>/seed<n>")] = None,
+    ):
+        _train_bc(algorithm, dataset, out, seed, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                  batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every,
+                  eval_episodes=eval_episodes, max_episodes=max_episodes, seq_length=seq_length)
+
+    command.__doc__ = (f"Behaviour cloning ({algorithm}) from a dataset; writes a run folder with the config, log, "
+                       f"loss curve and the final and best checkpoints.")
+    return command
+
+
+train_app.command("bc-rnn")(_bc_command("bc-rnn"))
+train_app.command("bc-mlp")(_bc_command("bc-mlp"))
+
+
+def _train_sb3(algorithm: str, env_id: str, steps: int, seed: int, dynamics: str, demos: str | None,
+               eval_every: int, out: Path) -> None:
+    from dmg_envs.errors import DmgError
+    from dmg_envs.learning.sb3 import plot_curves, train_sb3
+
+    try:
+        summaries = [train_sb3(algorithm, env_id, steps, out / ("demos" if demos else "scratch"), seed=seed,
+                               demos=demos, dynamics=dynamics, eval_every=eval_every)]
+        if demos:  # the comparison: the same budget from scratch
+            summaries.append(train_sb3(algorithm, env_id, steps, out / "scratch", seed=seed, dynamics=dynamics,
+                                       eval_every=eval_every))
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    plot = plot_curves(summaries, out / "learning_curves.png")
+    for summary in summaries:
+        typer.echo(json.dumps({**summary, "curve": summary["curve"][-1]}))
+    typer.echo(f"learning curves: {plot.resolve()}")
+
+
+@train_app.command("sac")
+def train_sac(
+    env_id: Annotated[str, typer.Argument(help="registered environment id")] = "dmg/Stack-v0",
+    steps: Annotated[int, typer.Option(min=1, help="env steps")] = 50_000,
+    seed: Annotated[int, typer.Option()] = 0,
+    dynamics: Annotated[str, typer.Option(help="preset to train under")] = "static",
+    demos: Annotated[str | None, typer.Option(
+        help="Minari dataset seeding the replay buffer; SAC from scratch trains beside it, both plotted")] = None,
+    eval_every: Annotated[int, typer.Option(min=1, help="validation every n env steps")] = 5000,
+    out: Annotated[Path, typer.Option(help="run folder")] = Path("runs") / "sac",
+):
+    """SAC (stable-baselines3) on flat observations with the dense reward, optionally seeded with demos."""
+    _train_sb3("sac", env_id, steps, seed, dynamics, demos, eval_every, out)
+
+
+@train_app.command("ppo")
+def train_ppo(
+    env_id: Annotated[str, typer.Argument(help="registered environment id")] = "dmg/Stack-v0",
+    steps: Annotated[int, typer.Option(min=1, help="env steps")] = 50_000,
+    seed: Annotated[int, typer.Option()] = 0,
+    dynamics: Annotated[str, typer.Option(help="preset to train under")] = "static",
+    eval_every: Annotated[int, typer.Option(min=1, help="validation every n env steps")] = 5000,
+    out: Annotated[Path, typer.Option(help="run folder")] = Path("runs") / "ppo",
+):
+    """PPO (stable-baselines3) on flat observations with the dense reward."""
+    _train_sb3("ppo", env_id, steps, seed, dynamics, None, eval_every, out)
+
+
+def evaluate(
+    runs: Annotated[list[Path], typer.Argument(help="run folders or checkpoints, one per training seed")],
+    env_id: Annotated[str | None, typer.Option("--env", help="env id; default the policy's own")] = None,
+    dynamics: Annotated[str, typer.Option(help="comma-separated conditions")] = "static,dmg-paper,slow,fast",
+    episodes: Annotated[int, typer.Option(min=1, help="episodes per condition and training seed")] = 50,
+    checkpoint: Annotated[str, typer.Option(help="final or best (picked on validation episodes)")] = "final",
+    num_envs: Annotated[int, typer.Option(min=1, help="envs stepped together")] = 10,
+    vectorization: Annotated[str, typer.Option(help="sync or async (one process per env)")] = "sync",
+    policy_name: Annotated[str | None, typer.Option(help="name on the leaderboard")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the leaderboard entry (JSON) here")] = None,
+    report: Annotated[Path | None, typer.Option(help="write the full report, every episode, here")] = None,
+):
+    """Evaluate trained policies with the protocol and print (or write) their leaderboard entry."""
+    from dmg_envs.cli import _headless_gl_default  # here: cli imports this module
+
+    _headless_gl_default()
+    from dmg_envs.errors import DmgError
+    from dmg_envs.learning.runs import evaluate_runs
+
+    try:
+        entry, full_report = evaluate_runs(runs, checkpoint, [d for d in dynamics.split(",") if d], episodes,
+                                           env_id, num_envs, vectorization, policy_name)
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    for path, content in ((out, entry), (report, full_report)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(content, indent=2) + "\n")
+    for condition, figures in entry["evaluation"]["conditions"].items():
+        typer.echo(f"{condition:>10}: success {figures['success_mean']:.1%} +- {figures['success_std']:.1%}, "
+                   f"at end {figures['success_at_end_mean']:.1%}")
+    typer.echo(f"entry written to {out}" if out else json.dumps(entry, indent=2))
+
+
+def leaderboard(
+    entries: Annotated[Path, typer.Argument(help="folder of entries (*.json)")] = Path("leaderboard/entries"),
+    out_dir: Annotated[Path, typer.Option(help="where LEADERBOARD.md, leaderboard.csv and robustness.png go")]
+    = Path("leaderboard"),
+):
+    """Validate every entry and write the leaderboard table, its CSV and the robustness plot."""
+    from dmg_envs.learning.leaderboard import LeaderboardEntryError, load_entries, write_leaderboard
+
+    try:
+        loaded = load_entries(entries)
+    except LeaderboardEntryError as error:
+        typer.echo(f"error: invalid leaderboard entry: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    written = write_leaderboard(loaded, out_dir)
+    typer.echo(f"{len(loaded)} entries -> " + ", ".join(str(path) for path in written.values()))
