@@ -50,6 +50,16 @@ class AttemptActor:
         return self.runner.attempt_episode(index)
 
 
+def blas_threads() -> dict[str, str]:
+    """The BLAS thread settings of a local pool worker, for the Ray actors: Ray sets OMP_NUM_THREADS=1 in
+    its workers, and OpenBLAS before 0.3.2x (numpy 1.x wheels) sums a matrix product differently with another
+    thread count, which changes the episodes. The driver's settings if it has any, else OpenBLAS's default,
+    one thread per CPU of this machine (on a cluster of unlike nodes with old numpy, set OMP_NUM_THREADS)."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    settings = {name: os.environ[name] for name in names if name in os.environ}
+    return settings or {"OMP_NUM_THREADS": str(os.cpu_count() or 1)}
+
+
 class RayWorkers:
     """`workers` actors that run one attempt each at a time; a dead actor is replaced.
 
@@ -67,7 +77,8 @@ class RayWorkers:
         if self.started_ray:
             ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,
                      log_to_driver=True, configure_logging=False)
-        self.actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(AttemptActor)
+        self.actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0,
+                                      runtime_env={"env_vars": blas_threads()})(AttemptActor)
         self.idle = [self._start() for _ in range(workers)]
         self.running: dict[Any, tuple[int, Any]] = {}  # object ref -> (attempt index, actor)
         try:
