@@ -27,7 +27,15 @@ import numpy as np
 
 from dmg_envs.datagen.attempts import AttemptRunner, load_demo, worker_attempt, worker_init
 from dmg_envs.datagen.config import GenerationConfig, attempt_seed
-from dmg_envs.datagen.shards import AttemptResult, Episode, RunState, ShardError, content_hash, write_shard
+from dmg_envs.datagen.shards import (
+    AttemptResult,
+    Episode,
+    RunState,
+    ShardEpisodes,
+    ShardError,
+    content_hash,
+    write_shard,
+)
 from dmg_envs.datagen.writer import success_rate, write_dataset
 from dmg_envs.errors import GenerationError, InvalidConfigError
 
@@ -281,18 +289,20 @@ def _finished(future: Future) -> bool:
     return future.done() and not future.cancelled() and future.exception() is None
 
 
-def _load(state: RunState, results: list[AttemptResult]) -> tuple[list[Episode], dict[int, str]]:
-    """The episodes of `results`, and why each unreadable one could not be read, by attempt index."""
-    episodes, unreadable = [], {}
+def _load(state: RunState, results: list[AttemptResult]) -> tuple[ShardEpisodes, dict[int, str]]:
+    """The episodes of `results` (read again from their shards when used, so that none is held), and why
+    each unreadable one could not be read, by attempt index."""
+    readable, unreadable = [], {}
     for result in results:
         try:
-            episodes.append(state.load(result))
+            state.load(result)
+            readable.append(result)
         except ShardError as error:
             unreadable[result.index] = str(error)
-    return episodes, unreadable
+    return ShardEpisodes(state.folder, readable), unreadable
 
 
-def _load_kept(config: GenerationConfig, state: RunState) -> tuple[list[Episode], list[str]]:
+def _load_kept(config: GenerationConfig, state: RunState) -> tuple[ShardEpisodes, list[str]]:
     """The kept attempts' episodes, and the unreadable shards found on the way: those are named and
     forgotten, so that their attempts run again (the kept prefix then ends before them)."""
     named = []
@@ -305,7 +315,7 @@ def _load_kept(config: GenerationConfig, state: RunState) -> tuple[list[Episode]
             named.append(message)
 
 
-def _load_failures(config: GenerationConfig, state: RunState) -> tuple[list[Episode], list[str]]:
+def _load_failures(config: GenerationConfig, state: RunState) -> tuple[ShardEpisodes, list[str]]:
     """The failed attempts' episodes, and the unreadable ones (a failure is not run again: it is left out,
     and said)."""
     _, attempts = state.prefix(config.num_demos, config.attempt_limit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,26 @@ CONTENT_HASH_LAYOUT = (
     "signed, then one record per array (observations/<key> in sorted key order, actions, rewards): "
     "'<name> <dtype> <shape>\\n' in UTF-8 (dtype as NumPy's little-endian str, e.g. <f8 or |u1; shape comma-"
     "separated) followed by the array's bytes in C order, little-endian")
+
+
+class ShardEpisodes(Sequence):
+    """The episodes of some attempts, each read from its shard when it is reached: a run of any size is
+    written without holding its episodes in memory (`seeds` without reading them)."""
+
+    def __init__(self, folder: Path, results: list[AttemptResult]):
+        self.folder, self.results = folder, results
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ShardEpisodes(self.folder, self.results[index])
+        return read_shard(shard_path(self.folder, self.results[index].seed))
+
+    @property
+    def seeds(self) -> list[int]:
+        return [result.seed for result in self.results]
 
 
 def content_hash(episodes: Iterable[Episode]) -> str:

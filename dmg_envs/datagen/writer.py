@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import platform
+from collections.abc import Sequence
 from dataclasses import asdict
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from dmg_envs.datagen.attempts import load_demo, make_env
 from dmg_envs.datagen.config import GENERATOR_NAMES, SEED_DERIVATION, GenerationConfig
-from dmg_envs.datagen.shards import CONTENT_HASH_LAYOUT, Episode, content_hash
+from dmg_envs.datagen.shards import CONTENT_HASH_LAYOUT, Episode, ShardEpisodes, content_hash
 
 
 def success_rate(successes: int, attempts: int) -> float:
@@ -22,10 +23,14 @@ def success_rate(successes: int, attempts: int) -> float:
     return successes / attempts if attempts else 0.0
 
 
-def write_dataset(config: GenerationConfig, episodes: list[Episode], stats: dict[str, Any],
+WRITE_CHUNK = 100  # episodes handed to Minari at a time: the driver never holds a whole run
+
+
+def write_dataset(config: GenerationConfig, episodes: Sequence[Episode], stats: dict[str, Any],
                   reference_score: float, failures: bool = False) -> Path:
     """Write `episodes` as the Minari dataset `config.dataset_id` (or, with `failures`,
-    `config.failures_dataset_id`), replacing an older one.
+    `config.failures_dataset_id`), replacing an older one, `WRITE_CHUNK` episodes at a time (a
+    `ShardEpisodes` reads each from its shard only then).
 
     `stats` holds the run's `attempts`, `successes` and `errors`. Reference scores: 0 (random actions never
     solve a task) and `reference_score` (the generator's successes).
@@ -36,15 +41,19 @@ def write_dataset(config: GenerationConfig, episodes: list[Episode], stats: dict
     dataset_id = config.failures_dataset_id if failures else config.dataset_id
     if dataset_id in minari.list_local_datasets():
         minari.delete_dataset(dataset_id)
-    buffers = []
-    for index, episode in enumerate(episodes):
-        steps = len(episode.actions)
-        truncations = np.zeros(steps, dtype=bool)
-        truncations[-1] = True  # generation stops the episode; the task itself never terminates it
-        buffers.append(EpisodeBuffer(id=index, seed=episode.seed, options=None,
-                                     observations={k: list(v) for k, v in episode.observations.items()},
-                                     actions=list(episode.actions), rewards=list(episode.rewards),
-                                     terminations=list(np.zeros(steps, dtype=bool)), truncations=list(truncations)))
+    def buffers(start: int) -> list:
+        chunk = []
+        for index, episode in enumerate(episodes[start:start + WRITE_CHUNK], start):
+            steps = len(episode.actions)
+            truncations = np.zeros(steps, dtype=bool)
+            truncations[-1] = True  # generation stops the episode; the task itself never terminates it
+            chunk.append(EpisodeBuffer(id=index, seed=episode.seed, options=None,
+                                       observations={k: list(v) for k, v in episode.observations.items()},
+                                       actions=list(episode.actions), rewards=list(episode.rewards),
+                                       terminations=list(np.zeros(steps, dtype=bool)),
+                                       truncations=list(truncations)))
+        return chunk
+
     env = make_env(config)
     demo = load_demo(config)
     attempts, successes = stats["attempts"], stats["successes"]
@@ -53,7 +62,7 @@ def write_dataset(config: GenerationConfig, episodes: list[Episode], stats: dict
     raw_images = {"jpeg_encoding": False} if "jpeg_encoding" in inspect.signature(
         minari.create_dataset_from_buffers).parameters else {}
     dataset = minari.create_dataset_from_buffers(
-        dataset_id=dataset_id, buffer=buffers, env=env.spec, eval_env=env.spec, **raw_images,
+        dataset_id=dataset_id, buffer=buffers(0), env=env.spec, eval_env=env.spec, **raw_images,
         algorithm_name=f"dmg-envs {config.generator} generator ({GENERATOR_NAMES[config.generator]})",
         author="dmg-envs", author_email="dmg-envs@users.noreply.github.com",
         code_permalink="https://pypi.org/project/dmg-envs/",
@@ -64,11 +73,14 @@ def write_dataset(config: GenerationConfig, episodes: list[Episode], stats: dict
                      f"({attempts} attempts)."),
         requirements=requirements())
     env.close()
+    for start in range(WRITE_CHUNK, len(episodes), WRITE_CHUNK):
+        dataset.storage.update_episodes(buffers(start))
+    seeds = episodes.seeds if isinstance(episodes, ShardEpisodes) else [episode.seed for episode in episodes]
     dataset.storage.update_metadata({"dmg_generation": {
         **asdict(config), "dataset_id": dataset_id, "env_id": config.env_id, "failures": failures,
         "source_seed": demo.seed,
         "dynamics_wrappers": [asdict(wrapper) for wrapper in (env.spec.additional_wrappers or ())],
-        "episode_seeds": [episode.seed for episode in episodes], "seed_derivation": SEED_DERIVATION,
+        "episode_seeds": seeds, "seed_derivation": SEED_DERIVATION,
         "content_hash": content_hash(episodes), "content_hash_layout": CONTENT_HASH_LAYOUT,
         "attempts": attempts, "successes": successes, "errors": stats["errors"],
         "success_rate": success_rate(successes, attempts),

@@ -355,3 +355,18 @@ def test_the_content_hash_names_the_data_whatever_the_worker_count(isolated_data
     assert hashes[0] == hashes[1] and len(hashes[0]) == 64
     other = generate(GenerationConfig(num_demos=3, dynamics="slow", seed=1), workers=2, overwrite=True)
     assert other["content_hash"] != hashes[0]
+
+
+def test_the_dataset_is_written_in_chunks_read_from_the_shards(isolated_datasets, monkeypatch):
+    """The driver hands Minari a few episodes at a time, each read from its shard only then: the dataset is
+    the one a single chunk makes (same content hash, ids in order, every seed)."""
+    from dmg_envs.datagen import writer
+    from dmg_envs.datagen.writer import dataset_content_hash
+
+    whole = generate(GenerationConfig(num_demos=5, dynamics="slow"), workers=1)
+    monkeypatch.setattr(writer, "WRITE_CHUNK", 2)
+    chunked = generate(GenerationConfig(num_demos=5, dynamics="slow"), workers=1, overwrite=True)
+    dataset = minari.load_dataset(chunked["dataset_id"])
+    assert dataset.total_episodes == 5 and [episode.id for episode in dataset.iterate_episodes()] == list(range(5))
+    assert dataset.total_steps == sum(len(episode.actions) for episode in dataset.iterate_episodes())
+    assert chunked["content_hash"] == whole["content_hash"] == dataset_content_hash(chunked["dataset_id"])
