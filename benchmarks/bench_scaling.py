@@ -1,10 +1,11 @@
 """Generation throughput by backend and worker count: a real `generate` run (shards, dataset written) with 1
-and 2 local workers and with Ray at 2 workers, demos/s each, and whether their content hashes agree. Writes
-benchmarks/results/scaling.json. `--soak N` adds one run of N demos that records the driver's and the
-workers' resident memory every `--interval` seconds (a leak shows as a climb).
+and 2 local workers and with Ray at 2 workers, demos/s each, `--repeats` rounds in turn (ratios per round
+and their median), and whether their content hashes agree. Writes benchmarks/results/scaling.json.
+`--soak N` adds one run of N demos that records the driver's and the workers' resident memory every
+`--interval` seconds (a leak shows as a climb); a run without it keeps the file's last soak.
 
-Run: .venv/bin/python benchmarks/bench_scaling.py [--demos 200] [--task stack] [--dynamics slow] [--no-ray]
-     [--soak 10000 --soak-backend local]
+Run: .venv/bin/python benchmarks/bench_scaling.py [--demos 200] [--repeats 3] [--task stack] [--dynamics slow]
+     [--no-ray] [--soak 10000 --soak-backend local]
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from dmg_envs.bench import write_merged
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -87,6 +91,7 @@ def run(config, backend: str, workers: int, root: Path, progress=None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--demos", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of 1 and 2 local workers and Ray")
     parser.add_argument("--task", default="stack")
     parser.add_argument("--dynamics", default="slow")
     parser.add_argument("--no-ray", action="store_true", help="local workers only")
@@ -102,7 +107,6 @@ def main() -> None:
         from dmg_envs.datagen.config import GenerationConfig
 
         config = GenerationConfig(task=args.task, num_demos=args.demos, dynamics=args.dynamics)
-        runs = [run(config, "local", workers, root) for workers in (1, 2)]
         record = {"command": "python benchmarks/bench_scaling.py " + " ".join(
                       f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out",)),
                   "task": args.task, "dynamics": args.dynamics, "demos": args.demos, "cpus": os.cpu_count(),
@@ -113,12 +117,19 @@ def main() -> None:
             start = time.perf_counter()
             ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
             record["ray_version"], record["ray_start_seconds"] = ray.__version__, round(time.perf_counter() - start, 2)
-            runs.append(run(config, "ray", 2, root))
+        runs, speedups, ray_ratios = [], [], []
+        for _ in range(args.repeats):  # in turn, so that every setting sees the same machine load
+            one, two = (run(config, "local", workers, root) for workers in (1, 2))
+            runs += [one, two]
+            speedups.append(round(two["demos_per_second"] / one["demos_per_second"], 3))
+            if not args.no_ray:
+                runs.append(run(config, "ray", 2, root))
+                ray_ratios.append(round(runs[-1]["demos_per_second"] / two["demos_per_second"], 3))
         record["runs"] = runs
         record["same_content_hash"] = len({entry["content_hash"] for entry in runs}) == 1
-        record["speedup_2_vs_1_local"] = round(runs[1]["demos_per_second"] / runs[0]["demos_per_second"], 3)
+        record["speedup_2_vs_1_local"], record["speedup_2_vs_1_local_median"] = speedups, statistics.median(speedups)
         if not args.no_ray:
-            record["ray_vs_local_2"] = round(runs[2]["demos_per_second"] / runs[1]["demos_per_second"], 3)
+            record["ray_vs_local_2"], record["ray_vs_local_2_median"] = ray_ratios, statistics.median(ray_ratios)
         if args.soak:
             soak_config = GenerationConfig(task=args.task, num_demos=args.soak, dynamics=args.dynamics)
             with MemorySampler(args.soak_backend, args.interval) as sampler:
@@ -126,8 +137,7 @@ def main() -> None:
             record["soak"] = {**soak, "memory": sampler.samples}
         if not args.no_ray:
             ray.shutdown()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    write_merged(args.out, record, per_task=(), carry=("soak",))  # a run without --soak keeps the last soak
     print(json.dumps({key: value for key, value in record.items() if key != "soak"}, indent=2))
 
 
