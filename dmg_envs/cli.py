@@ -93,7 +93,8 @@ def generate(
     dynamics: Annotated[str, typer.Option(help="preset: static, dmg-paper, slow, fast, jumps, ...")] = "static",
     generator: Annotated[str, typer.Option(help="dmp (D-MG) or mimicgen (baseline)")] = "dmp",
     seed: Annotated[int, typer.Option(min=0, help="run seed: attempt i uses episode seed (seed + 1) * 2**32 + i")] = 0,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes (local) or actors (ray)")] = 2,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="worker processes (local) or actors (ray); default: one per CPU core")] = None,
     backend: Annotated[str, typer.Option(
         help="local (a process pool) or ray (Ray actors, the ray extra); the dataset is the same")] = "local",
     address: Annotated[str | None, typer.Option(

@@ -58,14 +58,14 @@ def default_work_dir(config: GenerationConfig) -> Path:
 BACKENDS = ("local", "ray")
 
 
-def generate(config: GenerationConfig, work_dir: str | Path | None = None, workers: int = 2,
+def generate(config: GenerationConfig, work_dir: str | Path | None = None, workers: int | None = None,
              overwrite: bool = False, progress: Callable[[dict[str, Any]], None] | None = None,
              backend: str = "local", address: str | None = None) -> dict[str, Any]:
     """Run attempts until `config.num_demos` successes, then write the Minari dataset `config.dataset_id`.
 
     `backend` runs the attempts in a local process pool (`local`) or on Ray actors (`ray`, the `ray` extra:
     on this machine, or on the cluster at `address`, `auto` or `ray://<head>:10001`); the dataset is the
-    same whatever the backend and the number of workers.
+    same whatever the backend and the number of `workers` (processes or actors; None: one per CPU core).
 
     Returns a summary (dataset id and path, attempts, successes, success rate, errors, seconds, demos/s,
     interrupted, exhausted, regenerated and unreadable failure shards, the kept episodes' `content_hash`).
@@ -78,6 +78,9 @@ def generate(config: GenerationConfig, work_dir: str | Path | None = None, worke
     """
     import minari
 
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 1:
+        raise InvalidConfigError(f"workers must be at least 1, got {workers}")
     if backend not in BACKENDS:
         raise InvalidConfigError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if address is not None and backend != "ray":
@@ -344,5 +347,5 @@ def _summary(config: GenerationConfig, state: RunState, run: _Run) -> dict[str, 
             "attempts": attempts, "successes": len(kept), "success_rate": success_rate(len(kept), attempts),
             "errors": len(errors), "error_examples": sorted(set(errors))[:3],
             "finished_attempts": len(state.results), "seconds": round(seconds, 2),
-            "attempts_this_call": run.fresh["attempts"],
+            "attempts_this_call": run.fresh["attempts"], "workers": run.workers,
             "demos_per_second": round(run.fresh["successes"] / seconds, 3) if seconds > 0 else 0.0}

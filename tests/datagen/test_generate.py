@@ -370,3 +370,13 @@ def test_the_dataset_is_written_in_chunks_read_from_the_shards(isolated_datasets
     assert dataset.total_episodes == 5 and [episode.id for episode in dataset.iterate_episodes()] == list(range(5))
     assert dataset.total_steps == sum(len(episode.actions) for episode in dataset.iterate_episodes())
     assert chunked["content_hash"] == whole["content_hash"] == dataset_content_hash(chunked["dataset_id"])
+
+
+def test_workers_default_to_one_per_core_and_must_be_positive(isolated_datasets, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one core: the default pool has one worker
+    summary = generate(GenerationConfig(num_demos=1))
+    assert summary["kept"] == 1 and summary["workers"] == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert generate(GenerationConfig(num_demos=1, seed=2), overwrite=True)["workers"] == 3
+    with pytest.raises(InvalidConfigError, match="workers must be at least 1, got 0"):
+        generate(GenerationConfig(num_demos=1, seed=1), workers=0)
