@@ -110,6 +110,12 @@ def task_namespace_metadata(task: str) -> dict[str, Any]:
             "task": task, "env_id": entry.env_id}
 
 
+def _front_matter(pretty_name: str) -> str:
+    """The Hub's YAML header of a card (licence, name, tags)."""
+    tags = "".join(f"- {tag}\n" for tag in ("minari", "robotics", "imitation-learning", "mujoco", "dmg-envs"))
+    return f"---\nlicense: apache-2.0\npretty_name: {pretty_name}\ntags:\n{tags}---"
+
+
 def dataset_card(metadata: dict[str, Any], remote: str) -> str:
     """The dataset card (Markdown with Hub front matter) of a dataset written by `dmg generate`, from its
     Minari metadata."""
@@ -135,16 +141,7 @@ def dataset_card(metadata: dict[str, Any], remote: str) -> str:
                        f"Python {generation['python']}; " + ", ".join(f"`{r}`" for r in metadata["requirements"])),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
-    return f"""---
-license: apache-2.0
-pretty_name: {dataset_id}
-tags:
-- minari
-- robotics
-- imitation-learning
-- mujoco
-- dmg-envs
----
+    return _front_matter(dataset_id) + f"""
 
 # {dataset_id}
 
@@ -189,16 +186,7 @@ def namespace_card(metadata: dict[str, Any], remote: str, org: str) -> str:
     datasets = "\n".join(f"- [`{d}`]({d.split('/', 1)[1]}/{CARD_FILE})"
                          for d in sorted(metadata.get("datasets", []))) or "(none yet)"
     example = sorted(metadata.get("datasets", [])) or [f"{NAMESPACE}/stack/dmp-slow-v0"]
-    return f"""---
-license: apache-2.0
-pretty_name: dmg-envs datasets ({org})
-tags:
-- minari
-- robotics
-- imitation-learning
-- mujoco
-- dmg-envs
----
+    return _front_matter(f"dmg-envs datasets ({org})") + f"""
 
 # The `{NAMESPACE}` namespace of {remote}
 
