@@ -7,6 +7,10 @@ condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then 
 
     python benchmarks/bench_leaderboard.py --task stack                      # every row, 3 seeds
     python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow --seeds 0
+    python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-static,dmp-mixed
+
+Each task has its recipe (`RECIPES`: algorithm and budget); --algorithm, --epochs and --steps-per-epoch
+override it.
 
 Datasets and run folders (checkpoints) live under --work-dir, never in the repository.
 """
@@ -31,6 +35,10 @@ ROWS = {
     "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05),  # MimicGen's action noise, corrected in closed loop
 }
 
+# task: (algorithm, epochs, gradient steps per epoch). BC-RNN on whole episodes learns Stack (87 steps) in
+# 3,000 steps; on MugDrawer (300 steps, four subtasks) it stayed near 0 %, where BC-MLP-GMM learns.
+RECIPES = {"stack": ("bc-rnn", 30, 100), "mug_drawer": ("bc-mlp-gmm", 60, 1000)}
+
 
 def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int, action_noise: float | None) -> str:
     import minari
@@ -53,8 +61,9 @@ def main() -> None:
     parser.add_argument("--task", default="stack")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {list(ROWS)}")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--steps-per-epoch", type=int, default=100)
+    parser.add_argument("--algorithm", help="default: the task's recipe")
+    parser.add_argument("--epochs", type=int, help="default: the task's recipe")
+    parser.add_argument("--steps-per-epoch", type=int, help="default: the task's recipe")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--num-demos", type=int, default=1000)
@@ -71,6 +80,9 @@ def main() -> None:
     from dmg_envs.learning.runs import checkpoint_path, evaluate_runs
     from dmg_envs.learning.train import TrainConfig, train
 
+    algorithm, epochs, steps_per_epoch = RECIPES.get(args.task, RECIPES["stack"])
+    algorithm, epochs = args.algorithm or algorithm, args.epochs or epochs
+    steps_per_epoch = args.steps_per_epoch or steps_per_epoch
     seeds = [int(seed) for seed in args.seeds.split(",")]
     conditions = args.conditions.split(",")
     args.entries.mkdir(parents=True, exist_ok=True)
@@ -83,10 +95,10 @@ def main() -> None:
         dataset = dataset or f"{args.task}_1"
         runs = []
         for seed in seeds:
-            run_dir = args.work_dir / "runs" / args.task / row / f"seed{seed}"
+            run_dir = args.work_dir / "runs" / args.task / algorithm / row / f"seed{seed}"
             if not (run_dir / "checkpoints" / "final.safetensors").exists():
-                config = TrainConfig(dataset=dataset, algorithm="bc-rnn", epochs=args.epochs,
-                                     steps_per_epoch=args.steps_per_epoch, eval_every=args.eval_every, seed=seed,
+                config = TrainConfig(dataset=dataset, algorithm=algorithm, epochs=epochs,
+                                     steps_per_epoch=steps_per_epoch, eval_every=args.eval_every, seed=seed,
                                      max_episodes=per_preset if generator else None)
                 summary = train(config, run_dir, progress=lambda r, row=row, seed=seed: print(
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))
@@ -96,7 +108,7 @@ def main() -> None:
             if not all(checkpoint_path(run, checkpoint).exists() for run in runs):
                 continue  # runs trained without validation have no best checkpoint
             entry, _ = evaluate_runs(runs, checkpoint, conditions, args.episodes)
-            path = args.entries / f"{args.task}-{row}-{checkpoint}.json"
+            path = args.entries / f"{args.task}-{row}-{algorithm}-{checkpoint}.json"
             path.write_text(json.dumps(entry, indent=2) + "\n")
             print(f"{row} ({checkpoint}): " + ", ".join(
                 f"{name} {100 * figures['success_mean']:.1f}±{100 * figures['success_std']:.1f}"

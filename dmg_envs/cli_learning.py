@@ -60,6 +60,7 @@ def _bc_command(algorithm: str):
 
 train_app.command("bc-rnn")(_bc_command("bc-rnn"))
 train_app.command("bc-mlp")(_bc_command("bc-mlp"))
+train_app.command("bc-mlp-gmm")(_bc_command("bc-mlp-gmm"))
 
 
 def _train_sb3(algorithm: str, env_id: str, steps: int, seed: int, dynamics: str, demos: str | None,

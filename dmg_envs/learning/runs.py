@@ -13,7 +13,7 @@ from dmg_envs.learning.evaluate import CONDITIONS, EPISODES_PER_CONDITION, evalu
 from dmg_envs.learning.leaderboard import make_entry
 from dmg_envs.learning.policy import BCPolicy, load_policy
 
-POLICY_NAMES = {"bc-rnn": "BC-RNN-GMM", "bc-mlp": "BC-MLP"}
+POLICY_NAMES = {"bc-rnn": "BC-RNN-GMM", "bc-mlp": "BC-MLP", "bc-mlp-gmm": "BC-MLP-GMM"}
 
 
 def checkpoint_path(run: str | Path, checkpoint: str = "final") -> Path:

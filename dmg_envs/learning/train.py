@@ -21,6 +21,8 @@ from dmg_envs.learning.policy import BCPolicy, save_policy
 # name: (architecture, hidden sizes, mixture components, sequence length, sequences per batch)
 ALGORITHMS = {
     "bc-mlp": ("mlp", (512, 512), 0, 1, 100),
+    # robomimic's BC with a GMM head: on MugDrawer (300-step episodes) it learns where BC-RNN did not.
+    "bc-mlp-gmm": ("mlp", (512, 512), 5, 1, 256),
     # robomimic trains 2 x 400 on windows of 10 steps and restarts the state every 10 steps when acting; here
     # 2 x 256 (2.5x faster on a CPU) on whole episodes (sequence length 0), acting with the whole episode
     # in memory: windows of 10 left policies stalled after a pause in the demos (the gripper closing),
@@ -34,7 +36,8 @@ class TrainConfig:
     """One training run. Two runs with the same config (and package versions) give the same checkpoints.
 
     Attributes:
-        algorithm: "bc-rnn" (LSTM, Gaussian-mixture head) or "bc-mlp" (MLP, mean squared error).
+        algorithm: "bc-rnn" (LSTM, Gaussian-mixture head), "bc-mlp" (MLP, mean squared error) or
+            "bc-mlp-gmm" (MLP, Gaussian-mixture head).
         dataset: a Minari dataset id, or a source-demo file (shipped name like "stack_1", or a path).
         epochs, steps_per_epoch, batch_size: the budget: epochs x steps_per_epoch gradient steps on
             batches of `batch_size` sequences (None: the algorithm's default).
