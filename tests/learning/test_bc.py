@@ -38,7 +38,7 @@ def teacher_forced_actions(policy, demos) -> np.ndarray:
     return np.array(actions)
 
 
-@pytest.mark.parametrize("algorithm", ["bc-mlp", "bc-rnn"])
+@pytest.mark.parametrize("algorithm", ["bc-mlp", "bc-mlp-gmm", "bc-rnn"])
 def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm):
     demos = load_demonstrations("stack_1")
     summary = train(small_config(algorithm, epochs=10), tmp_path / "run", demos=demos)
