@@ -61,9 +61,10 @@ bench: install
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_images.py
 
-# The leaderboard's rows (hours on 2 cores): datasets, BC-RNN-GMM per training seed, the protocol, the table.
+# The leaderboard's rows (hours on 2 cores): datasets, each task's recipe per training seed, the protocol, the table.
 leaderboard: install
 	$(PY) benchmarks/bench_leaderboard.py --task stack
+	$(PY) benchmarks/bench_leaderboard.py --task mug_drawer --rows source,mimicgen-static,dmp-static,dmp-mixed
 	$(PY) benchmarks/bench_sac.py
 	$(VENV)/bin/dmg leaderboard
 

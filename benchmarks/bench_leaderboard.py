@@ -1,4 +1,4 @@
-"""The leaderboard rows: BC-RNN-GMM trained on each kind of data, evaluated with the protocol.
+"""The leaderboard rows: each task's recipe (`RECIPES`) trained on each kind of data, evaluated with the protocol.
 
 For one task, each row's dataset is generated if it is missing (1,000 demos from the shipped source demo),
 a policy is trained per training seed (a run folder that already has its final checkpoint is reused, so
@@ -80,9 +80,12 @@ def main() -> None:
     from dmg_envs.learning.runs import checkpoint_path, evaluate_runs
     from dmg_envs.learning.train import TrainConfig, train
 
-    algorithm, epochs, steps_per_epoch = RECIPES.get(args.task, RECIPES["stack"])
-    algorithm, epochs = args.algorithm or algorithm, args.epochs or epochs
-    steps_per_epoch = args.steps_per_epoch or steps_per_epoch
+    overrides = (args.algorithm, args.epochs, args.steps_per_epoch)
+    if args.task not in RECIPES and None in overrides:
+        sys.exit(f"no recipe for task {args.task!r}; choose from {list(RECIPES)} or pass --algorithm, --epochs "
+                 f"and --steps-per-epoch")
+    algorithm, epochs, steps_per_epoch = (given if given is not None else default
+                                          for given, default in zip(overrides, RECIPES.get(args.task, overrides)))
     seeds = [int(seed) for seed in args.seeds.split(",")]
     conditions = args.conditions.split(",")
     args.entries.mkdir(parents=True, exist_ok=True)
