@@ -1,8 +1,8 @@
 """The leaderboard rows: each task's recipe (`RECIPES`) trained on each kind of data, evaluated with the protocol.
 
 For one task, each row's dataset is generated if it is missing (1,000 demos from the shipped source demo),
-a policy is trained per training seed (a run folder that already has its final checkpoint is reused, so
-an interrupted benchmark resumes), both the final and the best checkpoints are evaluated in every
+a policy is trained per training seed (a run folder that already holds a finished run of the same config
+is reused, so an interrupted benchmark resumes), both the final and the best checkpoints are evaluated in every
 condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the table.
 
     python benchmarks/bench_leaderboard.py --task stack                      # every row, 3 seeds
@@ -77,7 +77,7 @@ def main() -> None:
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     import dmg_envs  # noqa: F401
     from dmg_envs.learning.leaderboard import load_entries, write_leaderboard
-    from dmg_envs.learning.runs import checkpoint_path, evaluate_runs
+    from dmg_envs.learning.runs import checkpoint_path, evaluate_runs, trained_with
     from dmg_envs.learning.train import TrainConfig, train
 
     overrides = (args.algorithm, args.epochs, args.steps_per_epoch)
@@ -99,10 +99,10 @@ def main() -> None:
         runs = []
         for seed in seeds:
             run_dir = args.work_dir / "runs" / args.task / algorithm / row / f"seed{seed}"
-            if not (run_dir / "checkpoints" / "final.safetensors").exists():
-                config = TrainConfig(dataset=dataset, algorithm=algorithm, epochs=epochs,
-                                     steps_per_epoch=steps_per_epoch, eval_every=args.eval_every, seed=seed,
-                                     max_episodes=per_preset if generator else None)
+            config = TrainConfig(dataset=dataset, algorithm=algorithm, epochs=epochs,
+                                 steps_per_epoch=steps_per_epoch, eval_every=args.eval_every, seed=seed,
+                                 max_episodes=per_preset if generator else None)
+            if not trained_with(run_dir, config):
                 summary = train(config, run_dir, progress=lambda r, row=row, seed=seed: print(
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))
                 print(f"{row} seed {seed}: trained in {summary['train_time_s'] / 60:.1f} min", flush=True)

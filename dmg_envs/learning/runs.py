@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,17 @@ def checkpoint_path(run: str | Path, checkpoint: str = "final") -> Path:
         raise InvalidConfigError(f"checkpoint={checkpoint!r} is not valid; choose 'final' or 'best'")
     run = Path(run)
     return run / "checkpoints" / f"{checkpoint}.safetensors" if run.is_dir() else run
+
+
+def trained_with(run: str | Path, config: Any) -> bool:
+    """Whether the run folder holds a finished run of this `TrainConfig`: its final checkpoint, and a
+    `config.json` that matches the config in every field (another budget or seed is another run)."""
+    run = Path(run)
+    if not (checkpoint_path(run, "final").is_file() and (run / "config.json").is_file()):
+        return False
+    recorded = json.loads((run / "config.json").read_text())
+    recorded.pop("data", None)
+    return recorded == json.loads(json.dumps(asdict(config)))
 
 
 def budget(run: str | Path) -> str:

@@ -122,6 +122,20 @@ def test_bad_training_config_and_unknown_dataset_are_named():
         load_demonstrations("dmg/stack/nothing-v0")
 
 
+def test_a_run_folder_counts_as_trained_only_for_the_config_it_was_trained_with(tmp_path):
+    from dmg_envs.learning.runs import trained_with
+
+    config = small_config("bc-mlp", epochs=1)
+    assert not trained_with(tmp_path / "run", config)  # nothing there yet
+    train(config, tmp_path / "run")
+    assert trained_with(tmp_path / "run", config)
+    assert trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1))  # an equal config
+    assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=2))  # another budget
+    assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, seed=1))
+    (tmp_path / "run" / "checkpoints" / "final.safetensors").unlink()  # interrupted before the end
+    assert not trained_with(tmp_path / "run", config)
+
+
 def test_validation_keeps_the_best_checkpoint_labelled_as_such(tmp_path, monkeypatch):
     from dmg_envs.learning import train as train_module
 
