@@ -76,12 +76,12 @@ class MemorySampler:
         self.thread.join()
 
 
-def run(config, backend: str, workers: int, root: Path, progress=None) -> dict:
+def run(config, backend: str, workers: int, root: Path) -> dict:
     from dmg_envs.datagen.generate import generate
 
     folder = Path(tempfile.mkdtemp(dir=root))
     start = time.perf_counter()
-    summary = generate(config, work_dir=folder, workers=workers, overwrite=True, backend=backend, progress=progress)
+    summary = generate(config, work_dir=folder, workers=workers, overwrite=True, backend=backend)
     seconds = time.perf_counter() - start
     return {"backend": backend, "workers": workers, "demos": summary["kept"], "attempts": summary["attempts"],
             "seconds": round(seconds, 2), "demos_per_second": round(summary["kept"] / seconds, 3),

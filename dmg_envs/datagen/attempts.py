@@ -132,12 +132,17 @@ class AttemptRunner:
     def attempt(self, index: int) -> AttemptResult:
         """Run attempt `index`, write its shard if it is kept, and say how it went."""
         result, episode = self.attempt_episode(index)
-        if self.folder is not None and episode is not None:
-            try:
-                write_shard(self.folder, episode)
-            except Exception as error:  # noqa: BLE001 - a full disk fails this attempt, which resume retries
-                return AttemptResult(index, result.seed, False, 0, f"{type(error).__name__}: {error}")
-        return result
+        return result if self.folder is None else keep_episode(self.folder, result, episode)
+
+
+def keep_episode(folder: Path, result: AttemptResult, episode: Episode | None) -> AttemptResult:
+    """Write a kept attempt's shard; a shard that cannot be written fails the attempt (resume retries it)."""
+    if episode is not None:
+        try:
+            write_shard(folder, episode)
+        except Exception as error:  # noqa: BLE001 - a full disk fails this attempt, not the run
+            return AttemptResult(result.index, result.seed, False, 0, f"{type(error).__name__}: {error}")
+    return result
 
 
 _RUNNER: AttemptRunner | None = None

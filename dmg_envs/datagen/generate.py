@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dmg_envs.datagen.attempts import AttemptRunner, load_demo, worker_attempt, worker_init
+from dmg_envs.datagen.attempts import AttemptRunner, keep_episode, load_demo, worker_attempt, worker_init
 from dmg_envs.datagen.config import GenerationConfig, attempt_seed
 from dmg_envs.datagen.shards import (
     AttemptResult,
@@ -34,7 +34,6 @@ from dmg_envs.datagen.shards import (
     ShardEpisodes,
     ShardError,
     content_hash,
-    write_shard,
 )
 from dmg_envs.datagen.writer import success_rate, write_dataset
 from dmg_envs.errors import GenerationError, InvalidConfigError
@@ -186,11 +185,8 @@ class _Run:
                 for future in pending:
                     if _finished(future):
                         self._record(future.result())
-                if len(lost) == 1 and lost[0] in self.suspects:  # it ran alone: it killed its worker ...
-                    self.deaths[lost[0]] += 1
-                if len(lost) == 1 and self.deaths[lost[0]] >= 2:  # ... twice (once may be a kill from outside)
-                    self._record(AttemptResult(lost[0], attempt_seed(config.seed, lost[0]), False, 0,
-                                               "the worker process died during this attempt"))
+                if len(lost) == 1 and lost[0] in self.suspects:  # it ran alone: it killed its worker
+                    self._died(lost[0])
                 else:
                     self.suspects.update(lost)
                 raise
@@ -223,6 +219,13 @@ class _Run:
                 result = future.result()
                 del pending[future]
                 self._record(result)
+
+    def _died(self, index: int) -> None:
+        """Attempt `index` killed its worker: it fails the second time (once may be a kill from outside)."""
+        self.deaths[index] += 1
+        if self.deaths[index] >= 2:
+            self._record(AttemptResult(index, attempt_seed(self.config.seed, index), False, 0,
+                                       "the worker process died during this attempt"))
 
     def _record(self, result: AttemptResult) -> None:
         self.suspects.discard(result.index)
@@ -273,18 +276,9 @@ class _RayRun(_Run):
     def _take(self, finished: list[tuple[int, tuple[AttemptResult, Episode | None] | None]]) -> None:
         for index, outcome in finished:
             if outcome is None:
-                self.deaths[index] += 1
-                if self.deaths[index] >= 2:
-                    self._record(AttemptResult(index, attempt_seed(self.config.seed, index), False, 0,
-                                               "the worker process died during this attempt"))
-                continue  # else it is simply run again
-            result, episode = outcome
-            if episode is not None:
-                try:
-                    write_shard(self.state.folder, episode)
-                except OSError as error:  # a full disk fails this attempt, which resume retries
-                    result = AttemptResult(index, result.seed, False, 0, f"{type(error).__name__}: {error}")
-            self._record(result)
+                self._died(index)  # until then it is simply run again
+            else:
+                self._record(keep_episode(self.state.folder, *outcome))
 
 
 def _finished(future: Future) -> bool:

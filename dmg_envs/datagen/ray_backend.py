@@ -42,9 +42,8 @@ class AttemptActor:
             pass
         self.runner = AttemptRunner(config)
 
-    def ready(self) -> int:
-        """The worker's process id, once the runner is built."""
-        return os.getpid()
+    def ready(self) -> None:
+        """Returns once the runner is built: the driver waits on it to know the workers started."""
 
     def attempt(self, index: int) -> tuple[AttemptResult, Episode | None]:
         return self.runner.attempt_episode(index)
@@ -82,7 +81,7 @@ class RayWorkers:
         self.idle = [self._start() for _ in range(workers)]
         self.running: dict[Any, tuple[int, Any]] = {}  # object ref -> (attempt index, actor)
         try:
-            self.pids = ray.get([actor.ready.remote() for actor in self.idle])
+            ray.get([actor.ready.remote() for actor in self.idle])
         except ray.exceptions.RayError as error:
             self.close()
             raise GenerationError(f"the Ray workers could not start (is this dmg-envs installed on every node?): "
@@ -103,11 +102,11 @@ class RayWorkers:
     def free(self) -> int:
         return len(self.idle)
 
-    def wait(self, timeout: float | None = None) -> list[tuple[int, tuple[AttemptResult, Episode | None] | None]]:
-        """Wait for at least one running attempt (or `timeout` seconds); returns (index, outcome) of each
+    def wait(self) -> list[tuple[int, tuple[AttemptResult, Episode | None] | None]]:
+        """Wait for at least one running attempt; returns (index, outcome) of each
         finished one, the outcome None for an attempt whose actor died (the actor is replaced)."""
         ray = self.ray
-        done, _ = ray.wait(list(self.running), num_returns=1, timeout=timeout)
+        done, _ = ray.wait(list(self.running), num_returns=1)
         finished = []
         for ref in done:
             index, actor = self.running.pop(ref)

@@ -282,7 +282,7 @@ def _replay_demo(path: Path, name: str, group: h5py.Group, env: gym.Env) -> Sour
         observation, _, _, _, info = env.step(action)
         recorder.step(action, info)
         if step + 1 < len(states):
-            difference = float(np.max(np.abs(task.get_state() - states[step + 1])))
+            difference = float(np.max(np.abs(recorder.states[-1] - states[step + 1])))
             if not difference <= STATE_TOLERANCE:
                 raise RobomimicFormatError(
                     f"{where}: states[{step + 1}] differs from the replay of the actions by up to {difference:.3g}; "
