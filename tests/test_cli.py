@@ -33,6 +33,14 @@ def test_render_rejects_an_unknown_env_id(tmp_path):
     assert "Nope" in str(result.exception)
 
 
+@pytest.mark.parametrize("command", [["train", "bc-rnn"], ["eval"], ["generate", "--num-demos"]])
+def test_a_command_line_missing_a_value_is_told_what_is_missing(command):
+    """A usage error (exit code 2) naming what is missing, not a crash inside typer or click."""
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert "Missing argument" in result.output or "requires an argument" in result.output
+
+
 def test_bench_prints_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     result = runner.invoke(app, ["bench", "--steps", "20", "--rounds", "1", "--out", str(out)])
