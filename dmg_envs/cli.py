@@ -187,7 +187,7 @@ def replay(dataset_id: Annotated[str, typer.Argument(help="Minari dataset id")])
 @app.command()
 def publish(
     remote: Annotated[str, typer.Option(help="the Minari remote: hf://<organisation or user>")],
-    # Optional to typer, so that no ids gets our message (typer 0.13 with click 8.2 crashes formatting its own).
+    # Optional to typer, so that no ids gets our message, which names an example id.
     dataset_ids: Annotated[list[str] | None, typer.Argument(help="local dataset ids, e.g. dmg/stack/dmp-slow-v0")
                            ] = None,
     token: Annotated[str | None, typer.Option(
