@@ -38,8 +38,9 @@ ROWS = {
 # task: (algorithm, epochs, gradient steps per epoch). BC-RNN on whole episodes learns Stack (87 steps) in
 # 3,000 steps; on MugDrawer (300 steps, four subtasks) it stayed near 0 %, where BC-MLP-GMM learns. The
 # two-arm tasks take MugDrawer's recipe untuned: its gradient steps cost the same at any episode length.
-RECIPES = {"stack": ("bc-rnn", 30, 100), "mug_drawer": ("bc-mlp-gmm", 60, 1000),
-           "tray_lift": ("bc-mlp-gmm", 60, 1000), "pouring": ("bc-mlp-gmm", 60, 1000)}
+_MUG_DRAWER_RECIPE = ("bc-mlp-gmm", 60, 1000)
+RECIPES = {"stack": ("bc-rnn", 30, 100), "mug_drawer": _MUG_DRAWER_RECIPE,
+           "tray_lift": _MUG_DRAWER_RECIPE, "pouring": _MUG_DRAWER_RECIPE}
 
 
 def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int, action_noise: float | None) -> str:
