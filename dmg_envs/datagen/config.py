@@ -30,7 +30,8 @@ class GenerationConfig:
 
     Attributes:
         task: a key of the task table (`dmg_envs.registration.TASKS`): "stack", "mug_drawer", "tray_lift", "pouring".
-        source: shipped source-demo file ("<task>_1", "<task>_10") or a path to one; None: "<task>_1".
+        source: a source-demo name ("<task>_1", "<task>_10": `dmg_envs.datagen.sources.source_file`) or a path
+            to a source-demo file; None: "<task>_1".
         source_index: which demo of the file to generate from.
         num_demos: successful episodes to keep.
         dynamics: a dynamics preset (`dmg_envs.wrappers.PRESETS`).
@@ -115,8 +116,9 @@ class GenerationConfig:
         return f"{self._name}-failures-v0"
 
     def source_path(self) -> Path:
-        shipped = DEMOS_DIR / f"{self.source}.hdf5"
-        return shipped if shipped.exists() else Path(self.source)
+        from dmg_envs.datagen.sources import source_file  # it imports this module
+
+        return source_file(self.source) or Path(self.source)
 
     def identity(self) -> dict[str, Any]:
         """What makes two configurations the same run: everything but how many demos and attempts it asks for."""

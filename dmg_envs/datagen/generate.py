@@ -35,6 +35,7 @@ from dmg_envs.datagen.shards import (
     ShardError,
     content_hash,
 )
+from dmg_envs.datagen.sources import user_cache_dir
 from dmg_envs.datagen.writer import success_rate, write_dataset
 from dmg_envs.errors import GenerationError, InvalidConfigError
 
@@ -47,9 +48,7 @@ def default_work_dir(config: GenerationConfig) -> Path:
     `$DMG_WORK_DIR`, else the user's cache (`$XDG_CACHE_HOME` or ~/.cache)/dmg-envs/runs; never the working
     directory. The hash of the run's identity keeps runs that write the same dataset id (another seed,
     source or reset distribution) apart."""
-    root = os.environ.get("DMG_WORK_DIR")
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dmg-envs" / "runs"
+    root = os.environ.get("DMG_WORK_DIR") or user_cache_dir() / "runs"
     digest = hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode()).hexdigest()[:12]
     return Path(root) / config.dataset_id.replace("/", "_") / digest
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,10 +161,11 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
 
 
 def save_source_demos(path: str | Path, demos: list[SourceDemo]) -> Path:
-    """Write demos to one HDF5 file (`demo_0`, `demo_1`, ... groups), replacing it atomically."""
+    """Write demos to one HDF5 file (`demo_0`, `demo_1`, ... groups), replacing it atomically (each process
+    writes its own partial file, so two that record the same demos do not write over each other)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     with h5py.File(partial, "w") as file:
         file.attrs["format"] = "dmg-envs source demos"
         file.attrs["format_version"] = FORMAT_VERSION

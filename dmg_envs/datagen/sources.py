@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 from pathlib import Path
 
 import gymnasium as gym
 import mujoco
 
 from dmg_envs.datagen.attempts import policy_rng
+from dmg_envs.datagen.config import DEMOS_DIR
 from dmg_envs.datagen.source import SourceDemo, record_episode, save_source_demos
 from dmg_envs.errors import GenerationError, InvalidConfigError
 from dmg_envs.registration import TASKS, load_object
@@ -51,3 +55,33 @@ def make_source_demos(task: str, count: int, seed: int = 0, max_tries: int = 100
 
 def write_source_demos(task: str, count: int, path: str | Path, seed: int = 0) -> Path:
     return save_source_demos(path, make_source_demos(task, count, seed))
+
+
+# "<task>_<n>": the first n successful demos of the task's demonstrator from episode seed 0
+SOURCE_NAME = re.compile(r"(?P<task>\w+?)_(?P<count>[1-9][0-9]*)")
+
+
+def user_cache_dir() -> Path:
+    """dmg-envs' folder in the user's cache (`$XDG_CACHE_HOME`, else ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dmg-envs"
+
+
+def source_file(name: str) -> Path | None:
+    """The file a source-demo name stands for: the shipped `<name>.hdf5`; for another `<task>_<n>` of a
+    registered task, what `dmg source <task> -n <n>` writes, recorded on first use into the user's cache
+    (one folder per dmg-envs and MuJoCo version, which the demos depend on); None for any other name.
+
+    Pouring's 10 demos are made this way: 5.7 MB of MuJoCo states, too big to ship."""
+    from dmg_envs import __version__
+
+    shipped = DEMOS_DIR / f"{name}.hdf5"
+    if shipped.exists():
+        return shipped
+    match = SOURCE_NAME.fullmatch(name)
+    if match is None or match["task"] not in TASKS:
+        return None
+    path = user_cache_dir() / "source-demos" / f"dmg-envs-{__version__}-mujoco-{mujoco.__version__}" / f"{name}.hdf5"
+    if not path.exists():
+        logging.getLogger(__name__).info("recording %s source demos into %s (first use)", name, path)
+        write_source_demos(match["task"], int(match["count"]), path)
+    return path

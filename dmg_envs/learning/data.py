@@ -46,8 +46,9 @@ class Demonstrations:
 
 def load_demonstrations(name: str, max_episodes: int | None = None,
                         obs_keys: tuple[str, ...] | None = None) -> Demonstrations:
-    """The episodes of the Minari dataset `name`, or of a source-demo file (a shipped name like "stack_1"
-    or a path to an HDF5 file; its episodes are replayed to recover the observations).
+    """The episodes of the Minari dataset `name`, or of a source-demo file (a name like "stack_1", see
+    `dmg_envs.datagen.sources.source_file`, or a path to an HDF5 file; its episodes are replayed to recover
+    the observations).
 
     `obs_keys` picks the observations a policy reads; by default every key but the arms' joint positions
     and velocities (robomimic's low-dimensional recipe: end effector, gripper, objects; the joints let a
@@ -56,11 +57,11 @@ def load_demonstrations(name: str, max_episodes: int | None = None,
     Several comma-separated Minari ids train on all of them together (the first `max_episodes` of each),
     e.g. D-MG data generated under several dynamics presets.
     """
-    from dmg_envs.datagen.config import DEMOS_DIR
+    from dmg_envs.datagen.sources import source_file
 
-    shipped = DEMOS_DIR / f"{name}.hdf5"
-    if shipped.exists() or name.endswith((".hdf5", ".h5")):
-        demos = _from_source_file(shipped if shipped.exists() else Path(name), name, max_episodes)
+    source = source_file(name) or (Path(name) if name.endswith((".hdf5", ".h5")) else None)
+    if source is not None:
+        demos = _from_source_file(source, name, max_episodes)
     elif "," in name:
         demos = _combined([_from_minari(part.strip(), max_episodes) for part in name.split(",")])
     else:

@@ -13,7 +13,7 @@ from dmg_envs.datagen import DMPExpert, MimicGenPolicy, load_source_demos
 from dmg_envs.datagen.attempts import policy_rng
 from dmg_envs.datagen.config import DEMOS_DIR
 from dmg_envs.datagen.segmentation import segment_demo
-from dmg_envs.datagen.sources import make_source_demos
+from dmg_envs.datagen.sources import make_source_demos, source_file
 from dmg_envs.sim.transforms import rotvec_to_mat, upright_frame
 
 
@@ -144,9 +144,11 @@ def test_generate_replay_and_view_a_two_arm_dataset(isolated_datasets, task, env
 @pytest.mark.parametrize("name, env_id, demonstrator", [
     ("tray_lift_1", "dmg/TwoArmTrayLift-v0", "TrayLiftDemonstrator"),
     ("tray_lift_10", "dmg/TwoArmTrayLift-v0", "TrayLiftDemonstrator"),
-    ("pouring_1", "dmg/TwoArmPouring-v0", "PouringDemonstrator")])
-def test_shipped_two_arm_demos_are_successful_and_hold_both_arms(name, env_id, demonstrator):
-    demos = load_source_demos(DEMOS_DIR / f"{name}.hdf5")
+    ("pouring_1", "dmg/TwoArmPouring-v0", "PouringDemonstrator"),
+    ("pouring_10", "dmg/TwoArmPouring-v0", "PouringDemonstrator")])  # not shipped: recorded on first use
+def test_two_arm_source_demos_are_successful_and_hold_both_arms(name, env_id, demonstrator, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    demos = load_source_demos(source_file(name))
     assert len(demos) == int(name.rsplit("_", 1)[1])
     for demo in demos:
         assert demo.success and demo.env_id == env_id

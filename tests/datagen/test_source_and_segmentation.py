@@ -18,7 +18,8 @@ from dmg_envs.datagen import (
 )
 from dmg_envs.datagen.config import DEMOS_DIR
 from dmg_envs.datagen.demonstrators import StackDemonstrator
-from dmg_envs.datagen.sources import make_source_demos, record_demo
+from dmg_envs.datagen import sources
+from dmg_envs.datagen.sources import make_source_demos, record_demo, source_file
 from dmg_envs.errors import InvalidConfigError
 
 
@@ -66,6 +67,27 @@ def test_shipped_demos_regenerate_from_the_same_seeds_on_any_mujoco(shipped, reg
     for a, b in zip(regenerated, shipped[:2]):
         assert a.seed == b.seed and a.success
         assert abs(a.num_steps - b.num_steps) <= 5
+
+
+def test_a_source_name_that_is_not_shipped_is_recorded_once_into_the_cache(regenerated, tmp_path, monkeypatch):
+    """"stack_2" is what `dmg source stack -n 2` writes, recorded on first use under $XDG_CACHE_HOME and
+    read from there afterwards; shipped names are the package's files, and other names are not source names."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = source_file("stack_2")
+    assert path.is_relative_to(tmp_path / "dmg-envs" / "source-demos")
+    cached = load_source_demos(path)
+    assert [demo.seed for demo in cached] == [demo.seed for demo in regenerated]
+    for a, b in zip(cached, regenerated):
+        np.testing.assert_array_equal(a.states, b.states)
+
+    def record_again(*args):
+        raise AssertionError("recorded a second time")
+
+    monkeypatch.setattr(sources, "write_source_demos", record_again)
+    assert source_file("stack_2") == path
+    assert source_file("stack_1") == DEMOS_DIR / "stack_1.hdf5"
+    assert source_file("juggling_3") is None and source_file("stack") is None and source_file("stack_0") is None
+    assert not list(path.parent.glob("*.partial"))
 
 
 def test_demonstrator_moves_like_a_person(shipped):
