@@ -87,7 +87,8 @@ def source(
 @app.command()
 def generate(
     task: Annotated[str, typer.Argument(help=f"task: {TASK_NAMES}")] = "stack",
-    source: Annotated[str, typer.Option(help="shipped source file (1 -> <task>_1, 10 -> <task>_10) or a path")] = "1",
+    source: Annotated[str, typer.Option(
+        help="source demos: n -> <task>_<n> (1 and 10 shipped, others recorded on first use) or a path")] = "1",
     source_index: Annotated[int, typer.Option(help="which demo of the source file")] = 0,
     num_demos: Annotated[int, typer.Option(min=1, help="successful demos to keep")] = 20,
     dynamics: Annotated[str, typer.Option(help="preset: static, dmg-paper, slow, fast, jumps, ...")] = "static",

@@ -73,12 +73,15 @@ class AttemptRunner:
         config: the run.
         folder: where episodes are written (None: nowhere, for benchmarks that only count successes).
         env: the env to generate in; None: the run's (`make_env`).
+        demo: the source demo; None: the run's (`load_demo`). A Ray actor gets the driver's, so that no node
+            records demos of its own.
     """
 
-    def __init__(self, config: GenerationConfig, folder: Path | None = None, env: gym.Env | None = None):
+    def __init__(self, config: GenerationConfig, folder: Path | None = None, env: gym.Env | None = None,
+                 demo: SourceDemo | None = None):
         self.config, self.folder = config, folder
         self.env = make_env(config) if env is None else env
-        self.demo = load_demo(config)
+        self.demo = load_demo(config) if demo is None else demo
         if config.generator == "dmp":
             from dmg_envs.datagen.expert import DMPExpert
 

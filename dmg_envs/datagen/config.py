@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,19 @@ GENERATORS = ("dmp", "mimicgen")
 GENERATOR_NAMES = {"dmp": "DynaMimicGen DMP expert", "mimicgen": "MimicGen baseline"}
 DEFAULT_ACTION_NOISE = {"dmp": 0.0, "mimicgen": 0.05}  # MimicGen replays with noise 0.05, as published
 DEMOS_DIR = Path(__file__).resolve().parents[1] / "assets" / "demos"
+# "<task>_<n>": the first n successful demos of the task's demonstrator from episode seed 0, what
+# `dmg source <task> -n <n>` writes (`dmg_envs.datagen.sources.source_file`)
+SOURCE_NAME = re.compile(r"(?P<task>\w+?)_(?P<count>[1-9][0-9]*)")
 MAX_RUN_SEED = 2**31 - 2  # so that every attempt seed fits a signed 64-bit integer (Minari, NumPy)
 # Attempt seeds of different runs never meet, nor meet the small seeds that source demos and evaluation
 # use: each run seed owns a block of 2**32 attempt seeds above 2**32.
 SEED_DERIVATION = "episode seed = (run seed + 1) * 2**32 + attempt index"
+
+
+def dmg_cache_dir() -> Path:
+    """dmg-envs' folder in the user's cache: `$XDG_CACHE_HOME/dmg-envs`, else ~/.cache/dmg-envs."""
+    root = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(root) if os.path.isabs(root) else Path.home() / ".cache") / "dmg-envs"
 
 
 def attempt_seed(run_seed: int, index: int) -> int:
@@ -30,8 +41,8 @@ class GenerationConfig:
 
     Attributes:
         task: a key of the task table (`dmg_envs.registration.TASKS`): "stack", "mug_drawer", "tray_lift", "pouring".
-        source: a source-demo name ("<task>_1", "<task>_10": `dmg_envs.datagen.sources.source_file`) or a path
-            to a source-demo file; None: "<task>_1".
+        source: a source-demo name "<task>_<n>" (`dmg_envs.datagen.sources.source_file`: shipped, or recorded
+            on first use) or a path to a source-demo file; None: "<task>_1".
         source_index: which demo of the file to generate from.
         num_demos: successful episodes to keep.
         dynamics: a dynamics preset (`dmg_envs.wrappers.PRESETS`).
@@ -72,6 +83,9 @@ class GenerationConfig:
         # Defaults resolved here, so that a config records what it ran with.
         object.__setattr__(self, "source", f"{self.task}_1" if self.source is None else self.source)
         object.__setattr__(self, "max_steps", limit if self.max_steps is None else self.max_steps)
+        named = SOURCE_NAME.fullmatch(self.source)
+        if named and named["task"] in TASKS and named["task"] != self.task:
+            raise InvalidConfigError(f"source {self.source!r} holds {named['task']} demos, not {self.task} ones")
         if self.generator not in GENERATORS:
             raise InvalidConfigError(f"generator {self.generator!r} is not valid; choose one of {GENERATORS}")
         if self.dynamics not in PRESETS:
@@ -116,9 +130,14 @@ class GenerationConfig:
         return f"{self._name}-failures-v0"
 
     def source_path(self) -> Path:
+        """The source-demo file: the one `source` names (shipped, or recorded on first use), else the path."""
         from dmg_envs.datagen.sources import source_file  # it imports this module
 
-        return source_file(self.source) or Path(self.source)
+        path = source_file(self.source) or Path(self.source)
+        if not path.is_file():
+            raise InvalidConfigError(f"source {self.source!r} is neither a file nor a source-demo name '<task>_<n>' "
+                                     f"(n >= 1) of a task in {list(TASKS)}")
+        return path
 
     def identity(self) -> dict[str, Any]:
         """What makes two configurations the same run: everything but how many demos and attempts it asks for."""

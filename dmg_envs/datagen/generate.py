@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from dmg_envs.datagen.attempts import AttemptRunner, keep_episode, load_demo, worker_attempt, worker_init
-from dmg_envs.datagen.config import GenerationConfig, attempt_seed
+from dmg_envs.datagen.config import GenerationConfig, attempt_seed, dmg_cache_dir
 from dmg_envs.datagen.shards import (
     AttemptResult,
     Episode,
@@ -35,7 +35,6 @@ from dmg_envs.datagen.shards import (
     ShardError,
     content_hash,
 )
-from dmg_envs.datagen.sources import user_cache_dir
 from dmg_envs.datagen.writer import success_rate, write_dataset
 from dmg_envs.errors import GenerationError, InvalidConfigError
 
@@ -48,7 +47,7 @@ def default_work_dir(config: GenerationConfig) -> Path:
     `$DMG_WORK_DIR`, else the user's cache (`$XDG_CACHE_HOME` or ~/.cache)/dmg-envs/runs; never the working
     directory. The hash of the run's identity keeps runs that write the same dataset id (another seed,
     source or reset distribution) apart."""
-    root = os.environ.get("DMG_WORK_DIR") or user_cache_dir() / "runs"
+    root = os.environ.get("DMG_WORK_DIR") or dmg_cache_dir() / "runs"
     digest = hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode()).hexdigest()[:12]
     return Path(root) / config.dataset_id.replace("/", "_") / digest
 

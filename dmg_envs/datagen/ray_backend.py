@@ -14,9 +14,10 @@ import os
 import signal
 from typing import Any
 
-from dmg_envs.datagen.attempts import AttemptRunner
+from dmg_envs.datagen.attempts import AttemptRunner, load_demo
 from dmg_envs.datagen.config import GenerationConfig
 from dmg_envs.datagen.shards import AttemptResult, Episode
+from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.errors import GenerationError
 
 RAY_EXTRA = 'pip install "dmg-envs[ray]"'
@@ -35,12 +36,12 @@ class AttemptActor:
     """A Ray actor's runner (the class is wrapped by `ray.remote` when a run starts, so that importing this
     module needs no Ray)."""
 
-    def __init__(self, config: GenerationConfig):
+    def __init__(self, config: GenerationConfig, demo: SourceDemo):
         try:  # Ctrl-C is the driver's: it lets running attempts finish (as the local pool's workers do)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         except ValueError:  # not the main thread of the worker process
             pass
-        self.runner = AttemptRunner(config)
+        self.runner = AttemptRunner(config, demo=demo)
 
     def ready(self) -> None:
         """Returns once the runner is built: the driver waits on it to know the workers started."""
@@ -71,7 +72,7 @@ class RayWorkers:
 
     def __init__(self, config: GenerationConfig, workers: int, address: str | None = None):
         self.ray = ray = import_ray()
-        self.config = config
+        self.config, self.demo = config, load_demo(config)  # loaded here: the actors may run on other nodes
         self.started_ray = not ray.is_initialized()
         if self.started_ray:
             ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,
@@ -88,7 +89,7 @@ class RayWorkers:
                                   f"{error}") from error
 
     def _start(self) -> Any:
-        return self.actor_class.remote(self.config)
+        return self.actor_class.remote(self.config, self.demo)
 
     def submit(self, index: int) -> None:
         actor = self.idle.pop()

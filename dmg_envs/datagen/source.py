@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,30 +161,34 @@ def record_episode(env: gym.Env, policy: Callable[[Any], np.ndarray], seed: int,
 
 
 def save_source_demos(path: str | Path, demos: list[SourceDemo]) -> Path:
-    """Write demos to one HDF5 file (`demo_0`, `demo_1`, ... groups), replacing it atomically (each process
-    writes its own partial file, so two that record the same demos do not write over each other)."""
+    """Write demos to one HDF5 file (`demo_0`, `demo_1`, ... groups), replacing it atomically (each call
+    writes a partial file of its own, so two that record the same demos do not write over each other)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with h5py.File(partial, "w") as file:
-        file.attrs["format"] = "dmg-envs source demos"
-        file.attrs["format_version"] = FORMAT_VERSION
-        file.attrs["count"] = len(demos)
-        for index, demo in enumerate(demos):
-            group = file.create_group(f"demo_{index}")
-            group.attrs.update({"env_id": demo.env_id, "env_kwargs": json.dumps(demo.env_kwargs),
-                                "seed": demo.seed, "success": demo.success, "attrs": json.dumps(demo.attrs)})
-            for name in ("actions", "states"):
-                group.create_dataset(name, data=getattr(demo, name), compression="gzip")
-            for name in ("eef_poses", "gripper_actions", "object_poses", "reference_poses", "signals"):
-                sub = group.create_group(name)
-                for key, value in getattr(demo, name).items():
-                    sub.create_dataset(key, data=value, compression="gzip")
-            for arm, by_name in demo.touches.items():
-                sub = group.create_group(f"touches/{arm}")
-                for key, value in by_name.items():
-                    sub.create_dataset(key, data=value, compression="gzip")
-    partial.replace(path)
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with h5py.File(partial, "w") as file:
+            file.attrs["format"] = "dmg-envs source demos"
+            file.attrs["format_version"] = FORMAT_VERSION
+            file.attrs["count"] = len(demos)
+            for index, demo in enumerate(demos):
+                group = file.create_group(f"demo_{index}")
+                group.attrs.update({"env_id": demo.env_id, "env_kwargs": json.dumps(demo.env_kwargs),
+                                    "seed": demo.seed, "success": demo.success, "attrs": json.dumps(demo.attrs)})
+                for name in ("actions", "states"):
+                    group.create_dataset(name, data=getattr(demo, name), compression="gzip")
+                for name in ("eef_poses", "gripper_actions", "object_poses", "reference_poses", "signals"):
+                    sub = group.create_group(name)
+                    for key, value in getattr(demo, name).items():
+                        sub.create_dataset(key, data=value, compression="gzip")
+                for arm, by_name in demo.touches.items():
+                    sub = group.create_group(f"touches/{arm}")
+                    for key, value in by_name.items():
+                        sub.create_dataset(key, data=value, compression="gzip")
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import re
+import functools
+import hashlib
+import sys
 from pathlib import Path
 
 import gymnasium as gym
 import mujoco
 
 from dmg_envs.datagen.attempts import policy_rng
-from dmg_envs.datagen.config import DEMOS_DIR
-from dmg_envs.datagen.source import SourceDemo, record_episode, save_source_demos
+from dmg_envs.datagen.config import DEMOS_DIR, SOURCE_NAME, dmg_cache_dir
+from dmg_envs.datagen.source import SourceDemo, SourceDemoError, record_episode, save_source_demos
 from dmg_envs.errors import GenerationError, InvalidConfigError
 from dmg_envs.registration import TASKS, load_object
 
@@ -57,31 +57,43 @@ def write_source_demos(task: str, count: int, path: str | Path, seed: int = 0) -
     return save_source_demos(path, make_source_demos(task, count, seed))
 
 
-# "<task>_<n>": the first n successful demos of the task's demonstrator from episode seed 0
-SOURCE_NAME = re.compile(r"(?P<task>\w+?)_(?P<count>[1-9][0-9]*)")
-
-
-def user_cache_dir() -> Path:
-    """dmg-envs' folder in the user's cache (`$XDG_CACHE_HOME`, else ~/.cache)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dmg-envs"
+@functools.cache
+def _code_digest() -> str:
+    """A short hash of dmg-envs' code and models, on which recorded demos depend."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".xml")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def source_file(name: str) -> Path | None:
-    """The file a source-demo name stands for: the shipped `<name>.hdf5`; for another `<task>_<n>` of a
-    registered task, what `dmg source <task> -n <n>` writes, recorded on first use into the user's cache
-    (one folder per dmg-envs and MuJoCo version, which the demos depend on); None for any other name.
+    """The file a source-demo name stands for.
 
-    Pouring's 10 demos are made this way: 5.7 MB of MuJoCo states, too big to ship."""
-    from dmg_envs import __version__
+    Args:
+        name: "<task>_<n>" (`SOURCE_NAME`): the first n successful demos of the task's demonstrator from episode
+            seed 0, what `dmg source <task> -n <n>` writes.
 
+    Returns:
+        The shipped `<name>.hdf5` if there is one; else, for a registered task, the file recorded on first use
+        into `dmg_cache_dir()/source-demos/<MuJoCo version>-<code hash>/` (the demos depend on both; Pouring's
+        10, 5.7 MB of MuJoCo states, come this way instead of being shipped); None if `name` is no such name.
+
+    Raises:
+        SourceDemoError: the demos could not be written to the cache.
+    """
     shipped = DEMOS_DIR / f"{name}.hdf5"
     if shipped.exists():
         return shipped
     match = SOURCE_NAME.fullmatch(name)
     if match is None or match["task"] not in TASKS:
         return None
-    path = user_cache_dir() / "source-demos" / f"dmg-envs-{__version__}-mujoco-{mujoco.__version__}" / f"{name}.hdf5"
+    path = dmg_cache_dir() / "source-demos" / f"mujoco-{mujoco.__version__}-{_code_digest()}" / f"{name}.hdf5"
     if not path.exists():
-        logging.getLogger(__name__).info("recording %s source demos into %s (first use)", name, path)
-        write_source_demos(match["task"], int(match["count"]), path)
+        # Minari announces its downloads the same way: a first use that takes seconds should say why.
+        print(f"recording the {name} source demos into {path} (first use)", file=sys.stderr, flush=True)
+        try:
+            write_source_demos(match["task"], int(match["count"]), path)
+        except OSError as error:
+            raise SourceDemoError(f"could not write the {name} source demos to {str(path)!r}: {error}") from error
     return path

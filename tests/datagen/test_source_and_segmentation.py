@@ -15,10 +15,10 @@ from dmg_envs.datagen import (
     record_episode,
     save_source_demos,
     segment_demo,
+    sources,
 )
-from dmg_envs.datagen.config import DEMOS_DIR
+from dmg_envs.datagen.config import DEMOS_DIR, GenerationConfig
 from dmg_envs.datagen.demonstrators import StackDemonstrator
-from dmg_envs.datagen import sources
 from dmg_envs.datagen.sources import make_source_demos, record_demo, source_file
 from dmg_envs.errors import InvalidConfigError
 
@@ -74,7 +74,7 @@ def test_a_source_name_that_is_not_shipped_is_recorded_once_into_the_cache(regen
     read from there afterwards; shipped names are the package's files, and other names are not source names."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = source_file("stack_2")
-    assert path.is_relative_to(tmp_path / "dmg-envs" / "source-demos")
+    assert path.parent.parent == tmp_path / "dmg-envs" / "source-demos"
     cached = load_source_demos(path)
     assert [demo.seed for demo in cached] == [demo.seed for demo in regenerated]
     for a, b in zip(cached, regenerated):
@@ -88,6 +88,15 @@ def test_a_source_name_that_is_not_shipped_is_recorded_once_into_the_cache(regen
     assert source_file("stack_1") == DEMOS_DIR / "stack_1.hdf5"
     assert source_file("juggling_3") is None and source_file("stack") is None and source_file("stack_0") is None
     assert not list(path.parent.glob("*.partial"))
+
+
+def test_a_source_of_another_task_or_of_no_kind_is_refused_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(InvalidConfigError, match="'stack_7' holds stack demos, not pouring"):
+        GenerationConfig(task="pouring", source="stack_7")
+    with pytest.raises(InvalidConfigError, match="'stak_10' is neither a file nor a source-demo name"):
+        GenerationConfig(task="stack", source="stak_10").source_path()
+    assert not (tmp_path / "dmg-envs").exists()  # nothing was recorded for either
 
 
 def test_demonstrator_moves_like_a_person(shipped):
