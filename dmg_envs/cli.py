@@ -119,17 +119,16 @@ def generate(
     from dmg_envs.datagen.generate import generate as run_generation
     from dmg_envs.errors import DmgError
 
-    config = GenerationConfig(task=task, source=f"{task}_{source}" if source.isdigit() else source,
-                              source_index=source_index, num_demos=num_demos, dynamics=dynamics,
-                              generator=generator, seed=seed, reset_distribution=reset_distribution,
-                              keep_failures=keep_failures, action_noise=action_noise, images=images)
-
     def show(progress: dict) -> None:
         typer.echo(f"\r{progress['dataset_id']}: {progress['kept']}/{progress['num_demos']} demos, "
                    f"{progress['attempts']} attempts, success {progress['success_rate']:.1%}, "
                    f"{progress['demos_per_second']:.2f} demos/s", nl=False)
 
     try:
+        config = GenerationConfig(task=task, source=f"{task}_{source}" if source.isdigit() else source,
+                                  source_index=source_index, num_demos=num_demos, dynamics=dynamics,
+                                  generator=generator, seed=seed, reset_distribution=reset_distribution,
+                                  keep_failures=keep_failures, action_noise=action_noise, images=images)
         summary = run_generation(config, work_dir=work_dir, workers=workers, overwrite=overwrite, progress=show,
                                  backend=backend, address=address)
     except DmgError as error:

@@ -81,7 +81,7 @@ class GenerationConfig:
             raise InvalidConfigError(f"task {self.task!r} is not valid; choose one of {', '.join(map(repr, TASKS))}")
         limit = TASKS[self.task].max_episode_steps
         # Defaults resolved here, so that a config records what it ran with.
-        object.__setattr__(self, "source", f"{self.task}_1" if self.source is None else self.source)
+        object.__setattr__(self, "source", f"{self.task}_1" if self.source is None else os.fspath(self.source))
         object.__setattr__(self, "max_steps", limit if self.max_steps is None else self.max_steps)
         named = SOURCE_NAME.fullmatch(self.source)
         if named and named["task"] in TASKS and named["task"] != self.task:
@@ -130,12 +130,13 @@ class GenerationConfig:
         return f"{self._name}-failures-v0"
 
     def source_path(self) -> Path:
-        """The source-demo file: the one `source` names (shipped, or recorded on first use), else the path."""
+        """The source-demo file: the one `source` names (shipped, or recorded on first use, which takes
+        seconds), else the path; raises `InvalidConfigError` if it is neither."""
         from dmg_envs.datagen.sources import source_file  # it imports this module
 
         path = source_file(self.source) or Path(self.source)
         if not path.is_file():
-            raise InvalidConfigError(f"source {self.source!r} is neither a file nor a source-demo name '<task>_<n>' "
+            raise InvalidConfigError(f"source {self.source!r}: no such file, and not a source-demo name '<task>_<n>' "
                                      f"(n >= 1) of a task in {list(TASKS)}")
         return path
 

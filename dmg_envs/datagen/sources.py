@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import sys
+import logging
 from pathlib import Path
 
 import gymnasium as gym
@@ -76,11 +76,13 @@ def source_file(name: str) -> Path | None:
 
     Returns:
         The shipped `<name>.hdf5` if there is one; else, for a registered task, the file recorded on first use
-        into `dmg_cache_dir()/source-demos/<MuJoCo version>-<code hash>/` (the demos depend on both; Pouring's
-        10, 5.7 MB of MuJoCo states, come this way instead of being shipped); None if `name` is no such name.
+        (announced by a logged warning) into `dmg_cache_dir()/source-demos/mujoco-<version>-<code hash>/`
+        (the demos depend on both; Pouring's 10, 5.7 MB of MuJoCo states, come this way instead of being
+        shipped); None if `name` is no such name.
 
     Raises:
         SourceDemoError: the demos could not be written to the cache.
+        GenerationError: the demonstrator failed too often to make n successful demos.
     """
     shipped = DEMOS_DIR / f"{name}.hdf5"
     if shipped.exists():
@@ -90,8 +92,8 @@ def source_file(name: str) -> Path | None:
         return None
     path = dmg_cache_dir() / "source-demos" / f"mujoco-{mujoco.__version__}-{_code_digest()}" / f"{name}.hdf5"
     if not path.exists():
-        # Minari announces its downloads the same way: a first use that takes seconds should say why.
-        print(f"recording the {name} source demos into {path} (first use)", file=sys.stderr, flush=True)
+        # a warning, so that it shows without any logging set up: a first use that takes seconds says why
+        logging.getLogger(__name__).warning("recording the %s source demos into %s (first use)", name, path)
         try:
             write_source_demos(match["task"], int(match["count"]), path)
         except OSError as error:

@@ -6,7 +6,9 @@ import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from dmg_envs.cli import app
 from dmg_envs.datagen import (
     SegmentationError,
     SourceDemoError,
@@ -94,9 +96,12 @@ def test_a_source_of_another_task_or_of_no_kind_is_refused_naming_it(tmp_path, m
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     with pytest.raises(InvalidConfigError, match="'stack_7' holds stack demos, not pouring"):
         GenerationConfig(task="pouring", source="stack_7")
-    with pytest.raises(InvalidConfigError, match="'stak_10' is neither a file nor a source-demo name"):
+    with pytest.raises(InvalidConfigError, match="'stak_10': no such file, and not a source-demo name"):
         GenerationConfig(task="stack", source="stak_10").source_path()
     assert not (tmp_path / "dmg-envs").exists()  # nothing was recorded for either
+    generated = CliRunner().invoke(app, ["generate", "pouring", "--source", "stack_7"])
+    assert generated.exit_code == 1 and "error: source 'stack_7' holds stack demos" in generated.output
+    assert GenerationConfig(task="stack", source=DEMOS_DIR / "stack_1.hdf5").source == str(DEMOS_DIR / "stack_1.hdf5")
 
 
 def test_demonstrator_moves_like_a_person(shipped):
