@@ -47,11 +47,15 @@ def _bc_command(algorithm: str):
         max_episodes: Annotated[int | None, typer.Option(min=1, help="train on the first n episodes")] = None,
         seq_length: Annotated[int | None, typer.Option(min=0, help="bc-rnn sequence length (0: whole episodes)")]
         = None,
+        action_chunk: Annotated[int | None, typer.Option(min=1, help="bc-mlp(-gmm): actions predicted and "
+                                                         "executed per observation")] = None,
+        max_grad_norm: Annotated[float | None, typer.Option(min=0.0, help="clip gradients to this norm")] = None,
         out: Annotated[Path | None, typer.Option(help="run folder; default runs/<algorithm>/<dataset>/seed<n>")] = None,
     ):
         _train_bc(algorithm, dataset, out, seed, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every,
-                  eval_episodes=eval_episodes, max_episodes=max_episodes, seq_length=seq_length)
+                  eval_episodes=eval_episodes, max_episodes=max_episodes, seq_length=seq_length,
+                  action_chunk=action_chunk, max_grad_norm=max_grad_norm)
 
     command.__doc__ = (f"Behaviour cloning ({algorithm}) from a dataset; writes a run folder with the config, log, "
                        f"loss curve and the final and best checkpoints.")

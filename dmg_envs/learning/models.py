@@ -30,6 +30,8 @@ class PolicyConfig:
         image_keys: camera observations, each through its own small conv encoder.
         image_feature_size: features per camera.
         min_std: the smallest standard deviation of a mixture component (normalised action units).
+        action_chunk: actions predicted per observation ("mlp"): the head's distribution is over the next
+            `action_chunk` actions together, executed one after the other (ACT, Diffusion Policy).
     """
 
     architecture: str
@@ -40,6 +42,7 @@ class PolicyConfig:
     image_keys: tuple[str, ...] = ()
     image_feature_size: int = 64
     min_std: float = 1e-4
+    action_chunk: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +71,8 @@ class ImageEncoder(nn.Module):
 class ActionDistribution:
     """The head's output for a batch: a mixture, or (gmm_modes = 0) a point."""
 
-    mean: torch.Tensor  # (..., A): the point, or the means of the components
+    mean: torch.Tensor  # (..., A) or (..., modes, A): the point, or the means of the components (A: the
+    # action size times the chunk length)
     log_std: torch.Tensor | None = None
     logits: torch.Tensor | None = None
 
@@ -111,7 +115,7 @@ class BCPolicyNetwork(nn.Module):
                 width = size
             self.mlp = nn.Sequential(*layers)
             trunk_out = width
-        modes, actions = max(config.gmm_modes, 1), config.action_size
+        modes, actions = max(config.gmm_modes, 1), config.action_size * config.action_chunk
         outputs = modes * actions * (2 if config.gmm_modes else 1) + (modes if config.gmm_modes else 0)
         self.head = nn.Linear(trunk_out, outputs)
 
@@ -135,7 +139,7 @@ class BCPolicyNetwork(nn.Module):
         config = self.config
         if not config.gmm_modes:
             return ActionDistribution(out)
-        modes, actions = config.gmm_modes, config.action_size
+        modes, actions = config.gmm_modes, config.action_size * config.action_chunk
         means, scales, logits = out.split([modes * actions, modes * actions, modes], dim=-1)
         means = means.reshape(*out.shape[:-1], modes, actions)
         std = nn.functional.softplus(scales.reshape(*out.shape[:-1], modes, actions)) + config.min_std

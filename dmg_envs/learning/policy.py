@@ -26,7 +26,8 @@ class BCPolicy:
     actions in the env's units, clipped to its action space.
 
     The LSTM state restarts every `rnn_horizon` steps, the length of the sequences it was trained on
-    (robomimic does the same), and at `reset`.
+    (robomimic does the same), and at `reset`. A policy trained on action chunks predicts a chunk, executes
+    it action by action, then observes again; `reset` drops what is left of a chunk.
     """
 
     obs_mode = "dict"
@@ -43,13 +44,16 @@ class BCPolicy:
         self.action_high = np.asarray(info["action_high"], dtype=np.float32)
         self._state = None
         self._steps = 0
+        self._chunk: list[np.ndarray] = []  # the actions of the current chunk still to execute, (N, A) each
 
     def reset(self, num_envs: int = 1) -> None:
-        self._state, self._steps = None, 0
+        self._state, self._steps, self._chunk = None, 0, []
 
     @torch.no_grad()
     def act(self, observations: dict[str, np.ndarray]) -> np.ndarray:
         """(N, A) actions for a batch of N dict observations (each key (N, ...))."""
+        if self._chunk:
+            return self._chunk.pop(0)
         if self.rnn_horizon and self._steps % self.rnn_horizon == 0:
             self._state = None
         low_dim = torch.from_numpy(self.obs_normalizer.normalize(stack_low_dim(observations, self.low_dim_keys)))
@@ -57,9 +61,11 @@ class BCPolicy:
         if self.network.config.architecture == "rnn":
             low_dim, images = low_dim[:, None], {key: frames[:, None] for key, frames in images.items()}
         distribution, self._state = self.network(low_dim, images, self._state)
-        action = distribution.mode().reshape(len(low_dim), -1).numpy()
+        chunk = distribution.mode().reshape(len(low_dim), self.network.config.action_chunk, -1).numpy()
         self._steps += 1
-        return np.clip(self.action_normalizer.denormalize(action), self.action_low, self.action_high)
+        actions = np.clip(self.action_normalizer.denormalize(chunk), self.action_low, self.action_high)
+        self._chunk = list(actions.swapaxes(0, 1)[1:])
+        return actions[:, 0]
 
     def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         """One env's action for one observation (keeps the recurrent state between calls)."""

@@ -44,8 +44,9 @@ def budget(run: str | Path) -> str:
     config = json.loads(path.read_text())
     length = config["seq_length"]
     sequences = {0: "whole episodes", 1: "single steps"}.get(length, f"{length}-step windows")
+    chunk = config.get("action_chunk", 1)
     return (f"{config['epochs']} epochs x {config['steps_per_epoch']} steps, "
-            f"batches of {config['batch_size']} {sequences}")
+            f"batches of {config['batch_size']} {sequences}" + (f", chunks of {chunk} actions" if chunk > 1 else ""))
 
 
 def train_time(runs: Sequence[str | Path]) -> float:
@@ -63,12 +64,21 @@ def check_comparable(policies: Sequence[BCPolicy]) -> None:
             if policy.info.get(key) != first.get(key):
                 raise InvalidConfigError(f"the runs differ in {key}: {first.get(key)!r} and {policy.info.get(key)!r}; "
                                          f"one entry evaluates the training seeds of one recipe")
+        if policy.network.config != policies[0].network.config:
+            raise InvalidConfigError(f"the runs differ in their networks: {policies[0].network.config} and "
+                                     f"{policy.network.config}; one entry evaluates the training seeds of one recipe")
     seeds = [policy.info["training_seed"] for policy in policies]
     if len(set(seeds)) != len(seeds):
         raise InvalidConfigError(f"the runs repeat a training seed: {seeds}")
     if not first["data"].get("source_demos"):
         raise InvalidConfigError(f"dataset {first['data']['dataset_id']!r} records no source-demo count (it was not "
                                  f"written by `dmg generate`), which a leaderboard entry needs")
+
+
+def _policy_name(policy: BCPolicy) -> str:
+    name = POLICY_NAMES.get(policy.info["algorithm"], policy.info["algorithm"])
+    chunk = policy.network.config.action_chunk
+    return f"{name} ({chunk}-action chunks)" if chunk > 1 else name
 
 
 def evaluate_runs(runs: Sequence[str | Path], checkpoint: str = "final", conditions: Sequence[str] = CONDITIONS,
@@ -81,7 +91,7 @@ def evaluate_runs(runs: Sequence[str | Path], checkpoint: str = "final", conditi
     info = policies[0].info
     report = evaluate_protocol(policies, env_id or info["env_id"], conditions, episodes=episodes, num_envs=num_envs,
                                vectorization=vectorization, env_kwargs=info.get("env_kwargs"))
-    entry = make_entry(report, policy_name or POLICY_NAMES.get(info["algorithm"], info["algorithm"]),
+    entry = make_entry(report, policy_name or _policy_name(policies[0]),
                        {**info["data"], "id": info["data"]["dataset_id"]},
                        [policy.info["training_seed"] for policy in policies], train_time(runs), budget(runs[0]),
                        checkpoint=info.get("checkpoint", checkpoint))

@@ -51,6 +51,11 @@ class TrainConfig:
             the dataset's env, static; the best such checkpoint is kept as `best.safetensors`.
         max_episodes: train on the first this many episodes of the dataset (None: all).
         obs_keys: the observations the policy reads (None: `data.default_obs_keys`).
+        action_chunk: "mlp" only: predict the next this many actions from each observation and execute them
+            all before observing again (ACT's action chunking; 1: one action per observation).
+        max_grad_norm: clip each step's gradient to this norm (None: no clipping). A mixture head's
+            likelihood of a rare action far out on a nearly constant dimension gives gradients a million
+            times the usual, which stall Adam for thousands of steps.
     """
 
     dataset: str
@@ -68,6 +73,8 @@ class TrainConfig:
     eval_episodes: int = 20
     max_episodes: int | None = None
     obs_keys: tuple[str, ...] | None = None
+    action_chunk: int = 1
+    max_grad_norm: float | None = None
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -82,12 +89,17 @@ class TrainConfig:
             raise InvalidConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0 < self.final_lr_fraction <= 1:
             raise InvalidConfigError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise InvalidConfigError(f"max_grad_norm must be positive or None, got {self.max_grad_norm}")
         if self.eval_every < 0 or self.eval_episodes < 1:
             raise InvalidConfigError(f"eval_every must be >= 0 and eval_episodes >= 1, got {self.eval_every} "
                                      f"and {self.eval_episodes}")
         object.__setattr__(self, "seq_length", seq if self.seq_length is None else self.seq_length)
         object.__setattr__(self, "hidden_sizes", hidden if self.hidden_sizes is None else tuple(self.hidden_sizes))
         object.__setattr__(self, "gmm_modes", modes if self.gmm_modes is None else self.gmm_modes)
+        if self.action_chunk < 1 or (architecture != "mlp" and self.action_chunk != 1):
+            raise InvalidConfigError(f"action_chunk must be at least 1, and 1 for {self.algorithm}; got "
+                                     f"{self.action_chunk}")
         if architecture == "mlp" and self.seq_length != 1:
             raise InvalidConfigError(f"{self.algorithm} acts on one observation; seq_length must be 1, got "
                                      f"{self.seq_length}")
@@ -101,10 +113,12 @@ class TrainConfig:
 class SequenceSampler:
     """Random windows of `length` steps from the episodes; a window that runs past its episode's end is
     padded with the last step, and the padded steps are masked out of the loss. `length` 0 samples whole
-    episodes."""
+    episodes. With `action_chunk` > 1 (and `length` 1), each sample is one observation and the chunk of
+    actions from it on, flattened; a chunk that runs past its episode's end repeats the last action (the
+    arm holds still, as after any episode)."""
 
     def __init__(self, demos: Demonstrations, obs_normalizer: Normalizer, action_normalizer: Normalizer,
-                 length: int):
+                 length: int, action_chunk: int = 1):
         self.low_dim = np.concatenate([obs_normalizer.normalize(x) for x in demos.low_dim]).astype(np.float32)
         self.actions = np.concatenate([action_normalizer.normalize(a) for a in demos.actions]).astype(np.float32)
         self.images = {key: np.concatenate([episode[key] for episode in demos.images]) for key in demos.image_keys}
@@ -112,11 +126,18 @@ class SequenceSampler:
         ends = np.cumsum(lengths)
         # Every step starts a window, except with whole episodes (length 0): then each episode is one.
         self.length = int(lengths.max()) if length == 0 else length
+        self.action_chunk = action_chunk
         self.starts = ends - lengths if length == 0 else np.arange(ends[-1])
         self.last = np.repeat(ends - 1, lengths)               # the last step of each step's episode
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         starts = rng.choice(self.starts, size=batch_size)
+        if self.action_chunk > 1:
+            chunk = np.minimum(starts[:, None] + np.arange(self.action_chunk)[None], self.last[starts][:, None])
+            return {"low_dim": torch.from_numpy(self.low_dim[starts]),
+                    "actions": torch.from_numpy(self.actions[chunk].reshape(batch_size, -1)),
+                    "mask": torch.ones(batch_size, dtype=torch.bool),
+                    "images": {key: torch.from_numpy(frames[starts]) for key, frames in self.images.items()}}
         raw = starts[:, None] + np.arange(self.length)[None]
         index = np.minimum(raw, self.last[starts][:, None])
         batch = {"low_dim": torch.from_numpy(self.low_dim[index]), "actions": torch.from_numpy(self.actions[index]),
@@ -146,9 +167,9 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str
         torch.manual_seed(config.seed)
         network = BCPolicyNetwork(PolicyConfig(architecture, config.hidden_sizes, config.gmm_modes,
                                                sum(size for _, size in demos.low_dim_keys), demos.actions[0].shape[1],
-                                               tuple(demos.image_keys)))
+                                               tuple(demos.image_keys), action_chunk=config.action_chunk))
     policy = BCPolicy(network, obs_normalizer, action_normalizer, _policy_info(config, demos))
-    sampler = SequenceSampler(demos, obs_normalizer, action_normalizer, config.seq_length)
+    sampler = SequenceSampler(demos, obs_normalizer, action_normalizer, config.seq_length, config.action_chunk)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     total_steps = config.epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps,
@@ -167,6 +188,8 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str
             loss = _masked_loss(distribution, batch)
             optimizer.zero_grad()
             loss.backward()
+            if config.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(network.parameters(), config.max_grad_norm)
             optimizer.step()
             schedule.step()
             losses.append(loss.item())

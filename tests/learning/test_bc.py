@@ -38,10 +38,11 @@ def teacher_forced_actions(policy, demos) -> np.ndarray:
     return np.array(actions)
 
 
-@pytest.mark.parametrize("algorithm", ["bc-mlp", "bc-mlp-gmm", "bc-rnn"])
-def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm):
+@pytest.mark.parametrize("algorithm, action_chunk", [("bc-mlp", 1), ("bc-mlp-gmm", 1), ("bc-rnn", 1),
+                                                     ("bc-mlp-gmm", 8)])
+def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm, action_chunk):
     demos = load_demonstrations("stack_1")
-    summary = train(small_config(algorithm, epochs=10), tmp_path / "run", demos=demos)
+    summary = train(small_config(algorithm, epochs=10, action_chunk=action_chunk), tmp_path / "run", demos=demos)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["loss"] < log[0]["loss"]
     policy = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
@@ -118,6 +119,11 @@ def test_bad_training_config_and_unknown_dataset_are_named():
         TrainConfig(dataset="stack_1", epochs=0)
     with pytest.raises(InvalidConfigError, match="hidden_sizes"):
         TrainConfig(dataset="stack_1", hidden_sizes=(256, 128))
+    for algorithm, chunk in (("bc-mlp-gmm", 0), ("bc-rnn", 4)):
+        with pytest.raises(InvalidConfigError, match="action_chunk"):
+            TrainConfig(dataset="stack_1", algorithm=algorithm, action_chunk=chunk)
+    with pytest.raises(InvalidConfigError, match="max_grad_norm"):
+        TrainConfig(dataset="stack_1", max_grad_norm=0.0)
     with pytest.raises(DatasetError, match="dmg/stack/nothing-v0"):
         load_demonstrations("dmg/stack/nothing-v0")
 
@@ -170,6 +176,63 @@ def test_sequences_are_windows_or_whole_episodes_with_the_padding_masked():
     windows = SequenceSampler(demos, identity, identity, 2).sample(np.random.default_rng(0), 64)
     assert windows["low_dim"].shape == (64, 2, 1)
     assert len(set(windows["low_dim"][:, 0, 0].tolist())) == 8  # any step starts a window
+
+
+def test_an_action_chunk_is_the_next_actions_of_its_episode_padded_with_its_last():
+    from dmg_envs.learning.data import Demonstrations
+    from dmg_envs.learning.train import SequenceSampler
+
+    low_dim = [np.arange(3, dtype=np.float32)[:, None], 10 + np.arange(5, dtype=np.float32)[:, None]]
+    actions = [100 + x for x in low_dim]
+    demos = Demonstrations(low_dim, [{}, {}], actions, [("x", 1)], [], "dmg/Stack-v0", {})
+    identity = Normalizer(np.zeros(1, np.float32), np.ones(1, np.float32))
+    batch = SequenceSampler(demos, identity, identity, 1, action_chunk=4).sample(np.random.default_rng(0), 64)
+    assert batch["low_dim"].shape == (64, 1) and batch["actions"].shape == (64, 4)
+    expected = {0: [100, 101, 102, 102], 2: [102] * 4, 10: [110, 111, 112, 113], 13: [113, 114, 114, 114]}
+    seen = set()
+    for observation, chunk in zip(batch["low_dim"][:, 0].tolist(), batch["actions"].tolist()):
+        seen.add(observation)
+        if observation in expected:
+            assert chunk == expected[observation], observation
+    assert seen == {0, 1, 2, 10, 11, 12, 13, 14}  # any step starts a chunk
+
+
+def test_a_chunked_policy_observes_once_per_chunk_and_starts_a_new_chunk_after_reset(tmp_path):
+    demos = load_demonstrations("stack_1")
+    train(small_config("bc-mlp-gmm", epochs=1, action_chunk=4), tmp_path / "run", demos=demos)
+    policy = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
+    calls = []
+    forward = policy.network.forward
+    policy.network.forward = lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs)
+    observation = {key: np.zeros((2, size), np.float32) for key, size in policy.low_dim_keys}
+    policy.reset(2)
+    first = [policy.act(observation) for _ in range(6)]
+    assert len(calls) == 2 and all(a.shape == (2, 7) for a in first)
+    policy.reset(2)
+    again = [policy.act(observation) for _ in range(3)]
+    assert len(calls) == 3
+    np.testing.assert_array_equal(np.array(again), np.array(first[:3]))  # a chunk is four distinct actions
+    assert not np.array_equal(first[0], first[1])
+
+
+def test_gradients_are_clipped_to_max_grad_norm(tmp_path, monkeypatch):
+    demos = load_demonstrations("stack_1")
+    adam_step = torch.optim.Adam.step
+    for max_grad_norm in (None, 1.0):
+        norms = []
+
+        def recording_step(optimizer, *args, **kwargs):
+            gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in gradients]))))
+            return adam_step(optimizer, *args, **kwargs)
+
+        monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+        train(small_config("bc-mlp-gmm", epochs=1, max_grad_norm=max_grad_norm), tmp_path / str(max_grad_norm),
+              demos=demos)
+        if max_grad_norm is None:
+            assert max(norms) > 10.0  # the mixture's likelihood gives large gradients
+        else:
+            assert len(norms) == 100 and max(norms) <= max_grad_norm * (1 + 1e-5)
 
 
 def test_several_datasets_train_together(isolated_datasets):

@@ -58,15 +58,17 @@ def test_sac_seeded_with_demos_records_a_learning_curve(tmp_path):
 
 def test_train_then_eval_then_leaderboard_from_the_command_line(tmp_path):
     trained = runner.invoke(app_cli(), ["train", "bc-mlp", "stack_1", "--epochs", "1", "--steps-per-epoch", "20",
-                                        "--eval-every", "0", "--out", str(tmp_path / "run")])
+                                        "--eval-every", "0", "--action-chunk", "4", "--max-grad-norm", "10",
+                                        "--out", str(tmp_path / "run")])
     assert trained.exit_code == 0, trained.output
     evaluated = runner.invoke(app_cli(), ["eval", str(tmp_path / "run"), "--dynamics", "static,slow", "--episodes",
                                           "2", "--num-envs", "2", "--out", str(tmp_path / "entries" / "a.json")])
     assert evaluated.exit_code == 0, evaluated.output
     entry = validate_entry(json.loads((tmp_path / "entries" / "a.json").read_text()))
-    assert entry["policy"] == "BC-MLP" and entry["dataset"]["id"] == "source:stack_1"
+    assert entry["policy"] == "BC-MLP (4-action chunks)" and entry["dataset"]["id"] == "source:stack_1"
     assert entry["dataset"]["generated_demos"] == 0 and set(entry["evaluation"]["conditions"]) == {"static", "slow"}
-    assert entry["training"]["budget"] == "1 epochs x 20 steps, batches of 100 single steps"
+    assert entry["training"]["budget"] == "1 epochs x 20 steps, batches of 100 single steps, chunks of 4 actions"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["max_grad_norm"] == 10.0
     assert entry["training"]["wall_time_s"] > 0
     board = runner.invoke(app_cli(), ["leaderboard", str(tmp_path / "entries"), "--out-dir", str(tmp_path / "board")])
     assert board.exit_code == 0 and "1 source demo alone" in (tmp_path / "board" / "LEADERBOARD.md").read_text()
