@@ -89,13 +89,14 @@ def main() -> None:
     os.environ.setdefault("DMG_WORK_DIR", str(args.work_dir / "generation"))
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     import dmg_envs  # noqa: F401
+    from dmg_envs.errors import InvalidConfigError
     from dmg_envs.learning.leaderboard import load_entries, write_leaderboard
     from dmg_envs.learning.runs import checkpoint_path, evaluate_runs, trained_with
     from dmg_envs.learning.train import TrainConfig, train
 
     given = {"algorithm": args.algorithm, "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
              "action_chunk": args.action_chunk}
-    if args.task not in RECIPES and None in list(given.values())[:3]:
+    if args.task not in RECIPES and None in (args.algorithm, args.epochs, args.steps_per_epoch):
         sys.exit(f"no recipe for task {args.task!r}; choose from {list(RECIPES)} or pass --algorithm, --epochs "
                  f"and --steps-per-epoch")
     recipe = {**RECIPES.get(args.task, {}), **{name: value for name, value in given.items() if value is not None}}
@@ -114,8 +115,11 @@ def main() -> None:
         runs = []
         for seed in seeds:
             run_dir = args.work_dir / "runs" / args.task / policy / row / f"seed{seed}"
-            config = TrainConfig(dataset=dataset, eval_every=args.eval_every, seed=seed,
-                                 max_episodes=per_preset if generator else None, **recipe)
+            try:
+                config = TrainConfig(dataset=dataset, eval_every=args.eval_every, seed=seed,
+                                     max_episodes=per_preset if generator else None, **recipe)
+            except InvalidConfigError as error:
+                sys.exit(f"error: {error}")
             if not trained_with(run_dir, config):
                 summary = train(config, run_dir, progress=lambda r, row=row, seed=seed: print(
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))

@@ -19,7 +19,8 @@ def _train_bc(algorithm: str, dataset: str, out: Path | None, seed: int, **optio
     try:  # options left out take the algorithm's defaults
         config = TrainConfig(dataset=dataset, algorithm=algorithm, seed=seed,
                              **{name: value for name, value in options.items() if value is not None})
-        run_dir = out or Path("runs") / algorithm / dataset.replace("/", "_").replace(":", "_") / f"seed{seed}"
+        name = algorithm + (f"-chunk{config.action_chunk}" if config.action_chunk > 1 else "")
+        run_dir = out or Path("runs") / name / dataset.replace("/", "_").replace(":", "_") / f"seed{seed}"
         with typer.progressbar(length=config.epochs, label=f"{algorithm} on {dataset}, seed {seed}") as bar:
             def show(record: dict) -> None:
                 bar.label = (f"{algorithm} seed {seed}: loss {record['loss']:.3f}"
@@ -49,8 +50,10 @@ def _bc_command(algorithm: str):
         = None,
         action_chunk: Annotated[int | None, typer.Option(min=1, help="bc-mlp(-gmm): actions predicted and "
                                                          "executed per observation")] = None,
-        max_grad_norm: Annotated[float | None, typer.Option(min=0.0, help="clip gradients to this norm")] = None,
-        out: Annotated[Path | None, typer.Option(help="run folder; default runs/<algorithm>/<dataset>/seed<n>")] = None,
+        max_grad_norm: Annotated[float | None, typer.Option(min=0.0, help="clip gradients to this norm "
+                                                                         "(default: no clipping)")] = None,
+        out: Annotated[Path | None, typer.Option(help="run folder; default "
+                                                 "runs/<algorithm>[-chunk<K>]/<dataset>/seed<n>")] = None,
     ):
         _train_bc(algorithm, dataset, out, seed, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every,

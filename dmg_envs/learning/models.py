@@ -22,7 +22,8 @@ class PolicyConfig:
     """The network and its inputs; stored in every checkpoint, so a checkpoint rebuilds its network.
 
     Attributes:
-        architecture: "mlp" (one observation in, one action out) or "rnn" (an LSTM over the episode).
+        architecture: "mlp" (one observation in, one action or chunk of actions out) or "rnn" (an LSTM over
+            the episode).
         hidden_sizes: MLP layer widths ("mlp"), or (LSTM hidden size,) * layers ("rnn").
         gmm_modes: components of the Gaussian-mixture action head; 0 gives a deterministic head trained
             with the mean squared error.
@@ -45,7 +46,10 @@ class PolicyConfig:
     action_chunk: int = 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        if values["action_chunk"] == 1:  # unchunked checkpoints stay readable by versions without chunks
+            del values["action_chunk"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> PolicyConfig:
@@ -71,8 +75,7 @@ class ImageEncoder(nn.Module):
 class ActionDistribution:
     """The head's output for a batch: a mixture, or (gmm_modes = 0) a point."""
 
-    mean: torch.Tensor  # (..., A) or (..., modes, A): the point, or the means of the components (A: the
-    # action size times the chunk length)
+    mean: torch.Tensor  # (..., A) or (..., modes, A), A the action size times the chunk length
     log_std: torch.Tensor | None = None
     logits: torch.Tensor | None = None
 
@@ -101,6 +104,9 @@ class BCPolicyNetwork(nn.Module):
         super().__init__()
         if config.architecture not in ARCHITECTURES:
             raise InvalidConfigError(f"architecture {config.architecture!r} is not one of {ARCHITECTURES}")
+        if config.action_chunk < 1 or (config.architecture != "mlp" and config.action_chunk != 1):
+            raise InvalidConfigError(f"action_chunk must be at least 1, and 1 for an {config.architecture!r} "
+                                     f"network; got {config.action_chunk}")
         self.config = config
         self.encoders = nn.ModuleDict({key.replace(".", "_"): ImageEncoder(config.image_feature_size)
                                        for key in config.image_keys})

@@ -4,6 +4,7 @@ and loaded from safetensors (plain tensors and JSON: loading runs no pickle)."""
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +45,19 @@ class BCPolicy:
         self.action_high = np.asarray(info["action_high"], dtype=np.float32)
         self._state = None
         self._steps = 0
-        self._chunk: list[np.ndarray] = []  # the actions of the current chunk still to execute, (N, A) each
+        self._chunk: deque[np.ndarray] = deque()  # the current chunk's actions still to execute, (N, A) each
 
     def reset(self, num_envs: int = 1) -> None:
-        self._state, self._steps, self._chunk = None, 0, []
+        self._state, self._steps = None, 0
+        self._chunk.clear()
 
     @torch.no_grad()
     def act(self, observations: dict[str, np.ndarray]) -> np.ndarray:
         """(N, A) actions for a batch of N dict observations (each key (N, ...))."""
         if self._chunk:
-            return self._chunk.pop(0)
+            if len(self._chunk[0]) != len(next(iter(observations.values()))):
+                raise ValueError("the batch changed size in the middle of an action chunk; call reset() first")
+            return self._chunk.popleft()
         if self.rnn_horizon and self._steps % self.rnn_horizon == 0:
             self._state = None
         low_dim = torch.from_numpy(self.obs_normalizer.normalize(stack_low_dim(observations, self.low_dim_keys)))
@@ -64,7 +68,7 @@ class BCPolicy:
         chunk = distribution.mode().reshape(len(low_dim), self.network.config.action_chunk, -1).numpy()
         self._steps += 1
         actions = np.clip(self.action_normalizer.denormalize(chunk), self.action_low, self.action_high)
-        self._chunk = list(actions.swapaxes(0, 1)[1:])
+        self._chunk.extend(actions.swapaxes(0, 1)[1:])
         return actions[:, 0]
 
     def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:

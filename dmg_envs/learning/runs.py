@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,9 @@ def trained_with(run: str | Path, config: Any) -> bool:
         return False
     recorded = json.loads((run / "config.json").read_text())
     recorded.pop("data", None)
-    return recorded == json.loads(json.dumps(asdict(config)))
+    # A field added since the run was trained counts at its default: the run trained without it.
+    defaults = {field.name: field.default for field in fields(config) if field.default is not MISSING}
+    return {**defaults, **recorded} == json.loads(json.dumps(asdict(config)))
 
 
 def budget(run: str | Path) -> str:

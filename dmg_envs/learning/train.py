@@ -97,9 +97,11 @@ class TrainConfig:
         object.__setattr__(self, "seq_length", seq if self.seq_length is None else self.seq_length)
         object.__setattr__(self, "hidden_sizes", hidden if self.hidden_sizes is None else tuple(self.hidden_sizes))
         object.__setattr__(self, "gmm_modes", modes if self.gmm_modes is None else self.gmm_modes)
-        if self.action_chunk < 1 or (architecture != "mlp" and self.action_chunk != 1):
-            raise InvalidConfigError(f"action_chunk must be at least 1, and 1 for {self.algorithm}; got "
-                                     f"{self.action_chunk}")
+        if self.action_chunk < 1:
+            raise InvalidConfigError(f"action_chunk must be at least 1, got {self.action_chunk}")
+        if architecture != "mlp" and self.action_chunk != 1:
+            raise InvalidConfigError(f"action_chunk is for the MLP policies; {self.algorithm} acts one action at a "
+                                     f"time, got action_chunk={self.action_chunk}")
         if architecture == "mlp" and self.seq_length != 1:
             raise InvalidConfigError(f"{self.algorithm} acts on one observation; seq_length must be 1, got "
                                      f"{self.seq_length}")
@@ -114,8 +116,8 @@ class SequenceSampler:
     """Random windows of `length` steps from the episodes; a window that runs past its episode's end is
     padded with the last step, and the padded steps are masked out of the loss. `length` 0 samples whole
     episodes. With `action_chunk` > 1 (and `length` 1), each sample is one observation and the chunk of
-    actions from it on, flattened; a chunk that runs past its episode's end repeats the last action (the
-    arm holds still, as after any episode)."""
+    actions from it on, flattened; a chunk that runs past its episode's end repeats the episode's last
+    action (these chunks start in the last steps before success, where the motion that succeeded goes on)."""
 
     def __init__(self, demos: Demonstrations, obs_normalizer: Normalizer, action_normalizer: Normalizer,
                  length: int, action_chunk: int = 1):
@@ -126,20 +128,22 @@ class SequenceSampler:
         ends = np.cumsum(lengths)
         # Every step starts a window, except with whole episodes (length 0): then each episode is one.
         self.length = int(lengths.max()) if length == 0 else length
+        if action_chunk < 1 or (action_chunk > 1 and self.length != 1):
+            raise InvalidConfigError(f"action chunks of {action_chunk} follow single observations (length 1); got "
+                                     f"length {length}")
         self.action_chunk = action_chunk
         self.starts = ends - lengths if length == 0 else np.arange(ends[-1])
         self.last = np.repeat(ends - 1, lengths)               # the last step of each step's episode
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         starts = rng.choice(self.starts, size=batch_size)
-        if self.action_chunk > 1:
-            chunk = np.minimum(starts[:, None] + np.arange(self.action_chunk)[None], self.last[starts][:, None])
+        raw = starts[:, None] + np.arange(max(self.length, self.action_chunk))[None]
+        index = np.minimum(raw, self.last[starts][:, None])
+        if self.action_chunk > 1:  # one observation, the chunk of actions from it on
             return {"low_dim": torch.from_numpy(self.low_dim[starts]),
-                    "actions": torch.from_numpy(self.actions[chunk].reshape(batch_size, -1)),
+                    "actions": torch.from_numpy(self.actions[index].reshape(batch_size, -1)),
                     "mask": torch.ones(batch_size, dtype=torch.bool),
                     "images": {key: torch.from_numpy(frames[starts]) for key, frames in self.images.items()}}
-        raw = starts[:, None] + np.arange(self.length)[None]
-        index = np.minimum(raw, self.last[starts][:, None])
         batch = {"low_dim": torch.from_numpy(self.low_dim[index]), "actions": torch.from_numpy(self.actions[index]),
                  "mask": torch.from_numpy(raw <= self.last[starts][:, None]),
                  "images": {key: torch.from_numpy(frames[index]) for key, frames in self.images.items()}}

@@ -138,6 +138,12 @@ def test_a_run_folder_counts_as_trained_only_for_the_config_it_was_trained_with(
     assert trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1))  # an equal config
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=2))  # another budget
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, seed=1))
+    # A run recorded before a field existed was trained at that field's default.
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    del recorded["action_chunk"], recorded["max_grad_norm"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(recorded))
+    assert trained_with(tmp_path / "run", config)
+    assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, action_chunk=2))
     (tmp_path / "run" / "checkpoints" / "final.safetensors").unlink()  # interrupted before the end
     assert not trained_with(tmp_path / "run", config)
 
@@ -204,15 +210,40 @@ def test_a_chunked_policy_observes_once_per_chunk_and_starts_a_new_chunk_after_r
     calls = []
     forward = policy.network.forward
     policy.network.forward = lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs)
-    observation = {key: np.zeros((2, size), np.float32) for key, size in policy.low_dim_keys}
+    # Two envs, each at a step of the demo: each env's row follows its own chunk.
+    observation = {}
+    offset = 0
+    for key, size in policy.low_dim_keys:
+        observation[key] = demos.low_dim[0][[10, 40], offset:offset + size]
+        offset += size
     policy.reset(2)
-    first = [policy.act(observation) for _ in range(6)]
-    assert len(calls) == 2 and all(a.shape == (2, 7) for a in first)
+    first = np.array([policy.act(observation) for _ in range(6)])  # (steps, envs, A)
+    assert len(calls) == 2 and first.shape == (6, 2, 7)
+    for env in range(2):
+        policy.reset(1)
+        alone = np.array([policy({key: value[env] for key, value in observation.items()}) for _ in range(4)])
+        np.testing.assert_allclose(first[:4, env], alone, atol=1e-5)
+    assert not np.allclose(first[0, 0], first[1, 0])  # a chunk is four actions, not one repeated
     policy.reset(2)
-    again = [policy.act(observation) for _ in range(3)]
-    assert len(calls) == 3
-    np.testing.assert_array_equal(np.array(again), np.array(first[:3]))  # a chunk is four distinct actions
-    assert not np.array_equal(first[0], first[1])
+    again = np.array([policy.act(observation) for _ in range(3)])
+    np.testing.assert_array_equal(again, first[:3])  # reset drops the rest of a chunk
+    with pytest.raises(ValueError, match="reset"):
+        policy.act({key: value[:1] for key, value in observation.items()})
+
+
+def test_one_entry_takes_only_seeds_of_one_recipe(tmp_path):
+    from dmg_envs.learning.runs import check_comparable
+
+    demos = load_demonstrations("stack_1")
+    policies = {}
+    for name, overrides in {"a": {}, "b": {"seed": 1}, "chunked": {"seed": 2, "action_chunk": 2}}.items():
+        train(small_config("bc-mlp", epochs=1, steps_per_epoch=2, **overrides), tmp_path / name, demos=demos)
+        policies[name] = load_policy(tmp_path / name / "checkpoints" / "final.safetensors")
+    check_comparable([policies["a"], policies["b"]])
+    with pytest.raises(InvalidConfigError, match="networks"):
+        check_comparable([policies["a"], policies["chunked"]])
+    with pytest.raises(InvalidConfigError, match="repeat a training seed"):
+        check_comparable([policies["a"], policies["a"]])
 
 
 def test_gradients_are_clipped_to_max_grad_norm(tmp_path, monkeypatch):
@@ -221,7 +252,7 @@ def test_gradients_are_clipped_to_max_grad_norm(tmp_path, monkeypatch):
     for max_grad_norm in (None, 1.0):
         norms = []
 
-        def recording_step(optimizer, *args, **kwargs):
+        def recording_step(optimizer, *args, norms=norms, **kwargs):
             gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
             norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in gradients]))))
             return adam_step(optimizer, *args, **kwargs)

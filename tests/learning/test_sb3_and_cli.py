@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from dmg_envs.datagen.config import GenerationConfig
@@ -56,19 +57,23 @@ def test_sac_seeded_with_demos_records_a_learning_curve(tmp_path):
     assert plot_curves([summary], tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_train_then_eval_then_leaderboard_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("options, policy, budget", [
+    ([], "BC-MLP", "batches of 100 single steps"),
+    (["--action-chunk", "4", "--max-grad-norm", "10"], "BC-MLP (4-action chunks)",
+     "batches of 100 single steps, chunks of 4 actions")])
+def test_train_then_eval_then_leaderboard_from_the_command_line(tmp_path, options, policy, budget):
     trained = runner.invoke(app_cli(), ["train", "bc-mlp", "stack_1", "--epochs", "1", "--steps-per-epoch", "20",
-                                        "--eval-every", "0", "--action-chunk", "4", "--max-grad-norm", "10",
-                                        "--out", str(tmp_path / "run")])
+                                        "--eval-every", "0", *options, "--out", str(tmp_path / "run")])
     assert trained.exit_code == 0, trained.output
     evaluated = runner.invoke(app_cli(), ["eval", str(tmp_path / "run"), "--dynamics", "static,slow", "--episodes",
                                           "2", "--num-envs", "2", "--out", str(tmp_path / "entries" / "a.json")])
     assert evaluated.exit_code == 0, evaluated.output
     entry = validate_entry(json.loads((tmp_path / "entries" / "a.json").read_text()))
-    assert entry["policy"] == "BC-MLP (4-action chunks)" and entry["dataset"]["id"] == "source:stack_1"
+    assert entry["policy"] == policy and entry["dataset"]["id"] == "source:stack_1"
     assert entry["dataset"]["generated_demos"] == 0 and set(entry["evaluation"]["conditions"]) == {"static", "slow"}
-    assert entry["training"]["budget"] == "1 epochs x 20 steps, batches of 100 single steps, chunks of 4 actions"
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["max_grad_norm"] == 10.0
+    assert entry["training"]["budget"] == "1 epochs x 20 steps, " + budget
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert recorded["max_grad_norm"] == (10.0 if options else None)
     assert entry["training"]["wall_time_s"] > 0
     board = runner.invoke(app_cli(), ["leaderboard", str(tmp_path / "entries"), "--out-dir", str(tmp_path / "board")])
     assert board.exit_code == 0 and "1 source demo alone" in (tmp_path / "board" / "LEADERBOARD.md").read_text()
