@@ -100,8 +100,6 @@ def main() -> None:
         sys.exit(f"no recipe for task {args.task!r}; choose from {list(RECIPES)} or pass --algorithm, --epochs "
                  f"and --steps-per-epoch")
     recipe = {**RECIPES.get(args.task, {}), **{name: value for name, value in given.items() if value is not None}}
-    action_chunk = recipe.get("action_chunk", 1)
-    policy = recipe["algorithm"] + (f"-chunk{action_chunk}" if action_chunk > 1 else "")  # names runs and entries
     seeds = [int(seed) for seed in args.seeds.split(",")]
     conditions = args.conditions.split(",")
     args.entries.mkdir(parents=True, exist_ok=True)
@@ -114,12 +112,12 @@ def main() -> None:
         dataset = dataset or f"{args.task}_1"
         runs = []
         for seed in seeds:
-            run_dir = args.work_dir / "runs" / args.task / policy / row / f"seed{seed}"
             try:
                 config = TrainConfig(dataset=dataset, eval_every=args.eval_every, seed=seed,
                                      max_episodes=per_preset if generator else None, **recipe)
             except InvalidConfigError as error:
                 sys.exit(f"error: {error}")
+            run_dir = args.work_dir / "runs" / args.task / config.run_name / row / f"seed{seed}"
             if not trained_with(run_dir, config):
                 summary = train(config, run_dir, progress=lambda r, row=row, seed=seed: print(
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))
@@ -129,7 +127,7 @@ def main() -> None:
             if not all(checkpoint_path(run, checkpoint).exists() for run in runs):
                 continue  # runs trained without validation have no best checkpoint
             entry, _ = evaluate_runs(runs, checkpoint, conditions, args.episodes)
-            path = args.entries / f"{args.task}-{row}-{policy}-{checkpoint}.json"
+            path = args.entries / f"{args.task}-{row}-{config.run_name}-{checkpoint}.json"
             path.write_text(json.dumps(entry, indent=2) + "\n")
             print(f"{row} ({checkpoint}): " + ", ".join(
                 f"{name} {100 * figures['success_mean']:.1f}±{100 * figures['success_std']:.1f}"

@@ -19,8 +19,7 @@ def _train_bc(algorithm: str, dataset: str, out: Path | None, seed: int, **optio
     try:  # options left out take the algorithm's defaults
         config = TrainConfig(dataset=dataset, algorithm=algorithm, seed=seed,
                              **{name: value for name, value in options.items() if value is not None})
-        name = algorithm + (f"-chunk{config.action_chunk}" if config.action_chunk > 1 else "")
-        run_dir = out or Path("runs") / name / dataset.replace("/", "_").replace(":", "_") / f"seed{seed}"
+        run_dir = out or Path("runs") / config.run_name / dataset.replace("/", "_").replace(":", "_") / f"seed{seed}"
         with typer.progressbar(length=config.epochs, label=f"{algorithm} on {dataset}, seed {seed}") as bar:
             def show(record: dict) -> None:
                 bar.label = (f"{algorithm} seed {seed}: loss {record['loss']:.3f}"

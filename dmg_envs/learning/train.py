@@ -76,6 +76,11 @@ class TrainConfig:
     action_chunk: int = 1
     max_grad_norm: float | None = None
 
+    @property
+    def run_name(self) -> str:
+        """The algorithm, with its chunk length where it acts in chunks: names run folders and entries."""
+        return self.algorithm + (f"-chunk{self.action_chunk}" if self.action_chunk > 1 else "")
+
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise InvalidConfigError(f"algorithm={self.algorithm!r} is not valid; choose one of "
