@@ -11,7 +11,7 @@ condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then 
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-mixed --seeds 1 --train-only  # in parallel
 
 Each task has its recipe (`RECIPES`: algorithm, budget, action chunk, gradient clipping); --algorithm,
---epochs, --steps-per-epoch and --action-chunk override it.
+--epochs, --steps-per-epoch, --action-chunk and --obs-history override it.
 
 Datasets and run folders (checkpoints) live under --work-dir, never in the repository.
 """
@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--steps-per-epoch", type=int, help="default: the task's recipe")
     parser.add_argument("--action-chunk", type=int, help="bc-mlp(-gmm) actions per observation; default: the "
                         "task's recipe")
+    parser.add_argument("--obs-history", type=int, help="bc-mlp(-gmm) observations read per step; default: the "
+                        "task's recipe")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--train-only", action="store_true", help="train the runs and stop (e.g. one seed per "
                         "process); a later run without it evaluates them")
@@ -95,7 +97,7 @@ def main() -> None:
     from dmg_envs.learning.train import TrainConfig, train
 
     given = {"algorithm": args.algorithm, "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
-             "action_chunk": args.action_chunk}
+             "action_chunk": args.action_chunk, "obs_history": args.obs_history}
     if args.task not in RECIPES and None in (args.algorithm, args.epochs, args.steps_per_epoch):
         sys.exit(f"no recipe for task {args.task!r}; choose from {list(RECIPES)} or pass --algorithm, --epochs "
                  f"and --steps-per-epoch")

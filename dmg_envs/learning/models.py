@@ -33,6 +33,9 @@ class PolicyConfig:
         min_std: the smallest standard deviation of a mixture component (normalised action units).
         action_chunk: actions predicted per observation ("mlp"): the head's distribution is over the next
             `action_chunk` actions together, executed one after the other (ACT, Diffusion Policy).
+        obs_history: low-dimensional observations the network reads ("mlp"): the current one and the
+            `obs_history - 1` before it, oldest first (Diffusion Policy's observation horizon), so that it
+            can see how fast objects move; images are the current frame only.
     """
 
     architecture: str
@@ -44,11 +47,13 @@ class PolicyConfig:
     image_feature_size: int = 64
     min_std: float = 1e-4
     action_chunk: int = 1
+    obs_history: int = 1
 
     def to_dict(self) -> dict:
         values = asdict(self)
-        if values["action_chunk"] == 1:  # unchunked checkpoints stay readable by versions without chunks
-            del values["action_chunk"]
+        for name in ("action_chunk", "obs_history"):  # at 1, checkpoints stay readable by versions without them
+            if values[name] == 1:
+                del values[name]
         return values
 
     @classmethod
@@ -107,10 +112,13 @@ class BCPolicyNetwork(nn.Module):
         if config.action_chunk < 1 or (config.architecture != "mlp" and config.action_chunk != 1):
             raise InvalidConfigError(f"action_chunk must be at least 1, and 1 for an {config.architecture!r} "
                                      f"network; got {config.action_chunk}")
+        if config.obs_history < 1 or (config.architecture != "mlp" and config.obs_history != 1):
+            raise InvalidConfigError(f"obs_history must be at least 1, and 1 for an {config.architecture!r} "
+                                     f"network (its state remembers); got {config.obs_history}")
         self.config = config
         self.encoders = nn.ModuleDict({key.replace(".", "_"): ImageEncoder(config.image_feature_size)
                                        for key in config.image_keys})
-        inputs = config.low_dim_size + config.image_feature_size * len(config.image_keys)
+        inputs = config.low_dim_size * config.obs_history + config.image_feature_size * len(config.image_keys)
         if config.architecture == "rnn":
             self.rnn = nn.LSTM(inputs, config.hidden_sizes[0], num_layers=len(config.hidden_sizes), batch_first=True)
             trunk_out = config.hidden_sizes[0]
@@ -127,7 +135,7 @@ class BCPolicyNetwork(nn.Module):
 
     def forward(self, low_dim: torch.Tensor, images: dict[str, torch.Tensor] | None = None,
                 state: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[ActionDistribution, tuple | None]:
-        """`low_dim` is (N, T, D) for "rnn" and (N, D) for "mlp"; images likewise with (H, W, 3) frames.
+        """`low_dim` is (N, T, D) for "rnn" and (N, D * obs_history) for "mlp"; images (N, [T,] H, W, 3).
         Returns the distribution over actions at every input step and the LSTM state (None for "mlp")."""
         features = [low_dim]
         for key in self.config.image_keys:

@@ -28,7 +28,9 @@ class BCPolicy:
 
     The LSTM state restarts every `rnn_horizon` steps, the length of the sequences it was trained on
     (robomimic does the same), and at `reset`. A policy trained on action chunks predicts a chunk, executes
-    it action by action, then observes again; `reset` drops what is left of a chunk.
+    it action by action, then observes again; `reset` drops what is left of a chunk. A policy with an
+    observation history remembers every step's observation, also those a chunk acts through, and at the
+    start of an episode stands its first observation in for the steps before it, as in training.
     """
 
     obs_mode = "dict"
@@ -46,21 +48,31 @@ class BCPolicy:
         self._state = None
         self._steps = 0
         self._chunk: deque[np.ndarray] = deque()  # the current chunk's actions still to execute, (N, A) each
+        self._history: deque[np.ndarray] = deque(maxlen=network.config.obs_history)  # normalised, (N, D) each
 
     def reset(self, num_envs: int = 1) -> None:
         self._state, self._steps = None, 0
         self._chunk.clear()
+        self._history.clear()
 
     @torch.no_grad()
     def act(self, observations: dict[str, np.ndarray]) -> np.ndarray:
         """(N, A) actions for a batch of N dict observations (each key (N, ...))."""
+        low_dim = self.obs_normalizer.normalize(stack_low_dim(observations, self.low_dim_keys))
+        remembered = self._chunk or self._history
+        if remembered and len(remembered[0]) != len(low_dim):
+            raise ValueError("the batch changed size in the middle of an action chunk or an observation history; "
+                             "call reset() first")
+        if self._history.maxlen > 1:
+            if not self._history:  # the first observation stands in for the steps before the episode
+                self._history.extend([low_dim] * (self._history.maxlen - 1))
+            self._history.append(low_dim)
+            low_dim = np.concatenate(self._history, axis=1)
         if self._chunk:
-            if len(self._chunk[0]) != len(next(iter(observations.values()))):
-                raise ValueError("the batch changed size in the middle of an action chunk; call reset() first")
             return self._chunk.popleft()
         if self.rnn_horizon and self._steps % self.rnn_horizon == 0:
             self._state = None
-        low_dim = torch.from_numpy(self.obs_normalizer.normalize(stack_low_dim(observations, self.low_dim_keys)))
+        low_dim = torch.from_numpy(low_dim)
         images = {key: torch.from_numpy(np.asarray(observations[key])) for key in self.image_keys}
         if self.network.config.architecture == "rnn":
             low_dim, images = low_dim[:, None], {key: frames[:, None] for key, frames in images.items()}

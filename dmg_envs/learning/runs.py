@@ -46,9 +46,10 @@ def budget(run: str | Path) -> str:
     config = json.loads(path.read_text())
     length = config["seq_length"]
     sequences = {0: "whole episodes", 1: "single steps"}.get(length, f"{length}-step windows")
-    chunk = config.get("action_chunk", 1)
+    chunk, history = config.get("action_chunk", 1), config.get("obs_history", 1)
     return (f"{config['epochs']} epochs x {config['steps_per_epoch']} steps, "
-            f"batches of {config['batch_size']} {sequences}" + (f", chunks of {chunk} actions" if chunk > 1 else ""))
+            f"batches of {config['batch_size']} {sequences}" + (f", chunks of {chunk} actions" if chunk > 1 else "")
+            + (f", {history}-step observation history" if history > 1 else ""))
 
 
 def train_time(runs: Sequence[str | Path]) -> float:
@@ -79,8 +80,10 @@ def check_comparable(policies: Sequence[BCPolicy]) -> None:
 
 def _policy_name(policy: BCPolicy) -> str:
     name = POLICY_NAMES.get(policy.info["algorithm"], policy.info["algorithm"])
-    chunk = policy.network.config.action_chunk
-    return f"{name} ({chunk}-action chunks)" if chunk > 1 else name
+    config = policy.network.config
+    details = ([f"{config.action_chunk}-action chunks"] if config.action_chunk > 1 else []) + \
+        ([f"{config.obs_history}-step observation history"] if config.obs_history > 1 else [])
+    return f"{name} ({', '.join(details)})" if details else name
 
 
 def evaluate_runs(runs: Sequence[str | Path], checkpoint: str = "final", conditions: Sequence[str] = CONDITIONS,

@@ -53,6 +53,8 @@ class TrainConfig:
         obs_keys: the observations the policy reads (None: `data.default_obs_keys`).
         action_chunk: "mlp" only: predict the next this many actions from each observation and execute them
             all before observing again (ACT's action chunking; 1: one action per observation).
+        obs_history: "mlp" only: read the current observation and the `obs_history - 1` before it
+            (Diffusion Policy's observation horizon: how fast objects move; 1: the current one).
         max_grad_norm: clip each step's gradient to this norm (None: no clipping). A mixture head's
             likelihood of a rare action far out on a nearly constant dimension gives gradients a million
             times the usual, which stall Adam for thousands of steps.
@@ -75,11 +77,14 @@ class TrainConfig:
     obs_keys: tuple[str, ...] | None = None
     action_chunk: int = 1
     max_grad_norm: float | None = None
+    obs_history: int = 1
 
     @property
     def run_name(self) -> str:
-        """The algorithm, with its chunk length where it acts in chunks: names run folders and entries."""
-        return self.algorithm + (f"-chunk{self.action_chunk}" if self.action_chunk > 1 else "")
+        """The algorithm, with its chunk length and observation history where above 1: names run folders and
+        entries."""
+        return (self.algorithm + (f"-chunk{self.action_chunk}" if self.action_chunk > 1 else "")
+                + (f"-obs{self.obs_history}" if self.obs_history > 1 else ""))
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -107,6 +112,9 @@ class TrainConfig:
         if architecture != "mlp" and self.action_chunk != 1:
             raise InvalidConfigError(f"action_chunk is for the MLP policies; {self.algorithm} acts one action at a "
                                      f"time, got action_chunk={self.action_chunk}")
+        if self.obs_history < 1 or (architecture != "mlp" and self.obs_history != 1):
+            raise InvalidConfigError(f"obs_history must be at least 1, and 1 for {self.algorithm} (its LSTM "
+                                     f"remembers), got obs_history={self.obs_history}")
         if architecture == "mlp" and self.seq_length != 1:
             raise InvalidConfigError(f"{self.algorithm} acts on one observation; seq_length must be 1, got "
                                      f"{self.seq_length}")
@@ -122,10 +130,12 @@ class SequenceSampler:
     padded with the last step, and the padded steps are masked out of the loss. `length` 0 samples whole
     episodes. With `action_chunk` > 1 (and `length` 1), each sample is one observation and the chunk of
     actions from it on, flattened; a chunk that runs past its episode's end repeats the episode's last
-    action (these chunks start in the last steps before success, where the motion that succeeded goes on)."""
+    action (these chunks start in the last steps before success, where the motion that succeeded goes on).
+    With `obs_history` > 1 (and `length` 1), a sample's observation is its step's and the `obs_history - 1`
+    before it side by side, oldest first; the episode's first observation stands in for steps before it."""
 
     def __init__(self, demos: Demonstrations, obs_normalizer: Normalizer, action_normalizer: Normalizer,
-                 length: int, action_chunk: int = 1):
+                 length: int, action_chunk: int = 1, obs_history: int = 1):
         self.low_dim = np.concatenate([obs_normalizer.normalize(x) for x in demos.low_dim]).astype(np.float32)
         self.actions = np.concatenate([action_normalizer.normalize(a) for a in demos.actions]).astype(np.float32)
         self.images = {key: np.concatenate([episode[key] for episode in demos.images]) for key in demos.image_keys}
@@ -136,17 +146,22 @@ class SequenceSampler:
         if action_chunk < 1 or (action_chunk > 1 and self.length != 1):
             raise InvalidConfigError(f"action chunks of {action_chunk} follow single observations (length 1); got "
                                      f"length {length}")
-        self.action_chunk = action_chunk
+        if obs_history < 1 or (obs_history > 1 and self.length != 1):
+            raise InvalidConfigError(f"an observation history of {obs_history} precedes single observations "
+                                     f"(length 1); got length {length}")
+        self.action_chunk, self.obs_history = action_chunk, obs_history
         self.starts = ends - lengths if length == 0 else np.arange(ends[-1])
+        self.first = np.repeat(ends - lengths, lengths)        # the first step of each step's episode
         self.last = np.repeat(ends - 1, lengths)               # the last step of each step's episode
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         starts = rng.choice(self.starts, size=batch_size)
         raw = starts[:, None] + np.arange(max(self.length, self.action_chunk))[None]
         index = np.minimum(raw, self.last[starts][:, None])
-        if self.action_chunk > 1:  # one observation, the chunk of actions from it on
-            return {"low_dim": torch.from_numpy(self.low_dim[starts]),
-                    "actions": torch.from_numpy(self.actions[index].reshape(batch_size, -1)),
+        if self.action_chunk > 1 or self.obs_history > 1:  # one observation (with its history), its actions
+            past = np.maximum(starts[:, None] + np.arange(1 - self.obs_history, 1)[None], self.first[starts][:, None])
+            return {"low_dim": torch.from_numpy(self.low_dim[past].reshape(batch_size, -1)),
+                    "actions": torch.from_numpy(self.actions[index[:, :self.action_chunk]].reshape(batch_size, -1)),
                     "mask": torch.ones(batch_size, dtype=torch.bool),
                     "images": {key: torch.from_numpy(frames[starts]) for key, frames in self.images.items()}}
         batch = {"low_dim": torch.from_numpy(self.low_dim[index]), "actions": torch.from_numpy(self.actions[index]),
@@ -176,9 +191,11 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str
         torch.manual_seed(config.seed)
         network = BCPolicyNetwork(PolicyConfig(architecture, config.hidden_sizes, config.gmm_modes,
                                                sum(size for _, size in demos.low_dim_keys), demos.actions[0].shape[1],
-                                               tuple(demos.image_keys), action_chunk=config.action_chunk))
+                                               tuple(demos.image_keys), action_chunk=config.action_chunk,
+                                               obs_history=config.obs_history))
     policy = BCPolicy(network, obs_normalizer, action_normalizer, _policy_info(config, demos))
-    sampler = SequenceSampler(demos, obs_normalizer, action_normalizer, config.seq_length, config.action_chunk)
+    sampler = SequenceSampler(demos, obs_normalizer, action_normalizer, config.seq_length, config.action_chunk,
+                              config.obs_history)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     total_steps = config.epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps,

@@ -38,11 +38,12 @@ def teacher_forced_actions(policy, demos) -> np.ndarray:
     return np.array(actions)
 
 
-@pytest.mark.parametrize("algorithm, action_chunk", [("bc-mlp", 1), ("bc-mlp-gmm", 1), ("bc-rnn", 1),
-                                                     ("bc-mlp-gmm", 8)])
-def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm, action_chunk):
+@pytest.mark.parametrize("algorithm, action_chunk, obs_history", [
+    ("bc-mlp", 1, 1), ("bc-mlp-gmm", 1, 1), ("bc-rnn", 1, 1), ("bc-mlp-gmm", 8, 1), ("bc-mlp-gmm", 8, 2)])
+def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm, action_chunk, obs_history):
     demos = load_demonstrations("stack_1")
-    summary = train(small_config(algorithm, epochs=10, action_chunk=action_chunk), tmp_path / "run", demos=demos)
+    summary = train(small_config(algorithm, epochs=10, action_chunk=action_chunk, obs_history=obs_history),
+                    tmp_path / "run", demos=demos)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["loss"] < log[0]["loss"]
     policy = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
@@ -122,6 +123,9 @@ def test_bad_training_config_and_unknown_dataset_are_named():
     for algorithm, chunk in (("bc-mlp-gmm", 0), ("bc-rnn", 4)):
         with pytest.raises(InvalidConfigError, match="action_chunk"):
             TrainConfig(dataset="stack_1", algorithm=algorithm, action_chunk=chunk)
+    for algorithm, history in (("bc-mlp-gmm", 0), ("bc-rnn", 2)):
+        with pytest.raises(InvalidConfigError, match="obs_history"):
+            TrainConfig(dataset="stack_1", algorithm=algorithm, obs_history=history)
     with pytest.raises(InvalidConfigError, match="max_grad_norm"):
         TrainConfig(dataset="stack_1", max_grad_norm=0.0)
     with pytest.raises(DatasetError, match="dmg/stack/nothing-v0"):
@@ -140,10 +144,11 @@ def test_a_run_folder_counts_as_trained_only_for_the_config_it_was_trained_with(
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, seed=1))
     # A run recorded before a field existed was trained at that field's default.
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())
-    del recorded["action_chunk"], recorded["max_grad_norm"]
+    del recorded["action_chunk"], recorded["max_grad_norm"], recorded["obs_history"]
     (tmp_path / "run" / "config.json").write_text(json.dumps(recorded))
     assert trained_with(tmp_path / "run", config)
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, action_chunk=2))
+    assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, obs_history=2))
     (tmp_path / "run" / "checkpoints" / "final.safetensors").unlink()  # interrupted before the end
     assert not trained_with(tmp_path / "run", config)
 
@@ -201,6 +206,53 @@ def test_an_action_chunk_is_the_next_actions_of_its_episode_padded_with_its_last
         if observation in expected:
             assert chunk == expected[observation], observation
     assert seen == {0, 1, 2, 10, 11, 12, 13, 14}  # any step starts a chunk
+
+
+def test_an_observation_history_is_the_steps_before_it_in_its_episode_padded_with_its_first():
+    from dmg_envs.learning.data import Demonstrations
+    from dmg_envs.learning.train import SequenceSampler
+
+    low_dim = [np.arange(3, dtype=np.float32)[:, None], 10 + np.arange(5, dtype=np.float32)[:, None]]
+    demos = Demonstrations(low_dim, [{}, {}], [100 + x for x in low_dim], [("x", 1)], [], "dmg/Stack-v0", {})
+    identity = Normalizer(np.zeros(1, np.float32), np.ones(1, np.float32))
+    for chunk in (1, 2):
+        batch = SequenceSampler(demos, identity, identity, 1, action_chunk=chunk, obs_history=3).sample(
+            np.random.default_rng(0), 64)
+        assert batch["low_dim"].shape == (64, 3) and batch["actions"].shape == (64, chunk)
+        rows = {tuple(history): actions for history, actions in zip(batch["low_dim"].tolist(),
+                                                                    batch["actions"].tolist())}
+        expected = {(0, 0, 0): 100, (0, 0, 1): 101, (0, 1, 2): 102, (10, 10, 10): 110, (10, 10, 11): 111,
+                    (10, 11, 12): 112, (11, 12, 13): 113, (12, 13, 14): 114}
+        assert set(rows) == set(expected)  # every step, and no history reaches into another episode
+        assert all(rows[history][0] == action for history, action in expected.items())
+    with pytest.raises(InvalidConfigError, match="observation history"):
+        SequenceSampler(demos, identity, identity, 2, obs_history=2)
+
+
+def test_a_policy_with_history_remembers_the_steps_a_chunk_acts_through(tmp_path):
+    demos = load_demonstrations("stack_1")
+    train(small_config("bc-mlp", epochs=1, steps_per_epoch=5, action_chunk=2, obs_history=2), tmp_path / "run",
+          demos=demos)
+    policy = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
+    inputs = []
+    forward = policy.network.forward
+    policy.network.forward = lambda low_dim, *args: inputs.append(low_dim.numpy().copy()) or forward(low_dim, *args)
+    steps = demos.low_dim[0][[10, 11, 12, 13]]
+    observations = [{key: row[None, offset:offset + size] for (key, size), offset in
+                     zip(policy.low_dim_keys, np.cumsum([0] + [size for _, size in policy.low_dim_keys]))}
+                    for row in steps]
+    normalized = policy.obs_normalizer.normalize(steps)
+    for _ in range(2):  # an episode, then the same again after reset
+        policy.reset(1)
+        for observation in observations:
+            policy.act(observation)
+    # The chunk of 2 observes at steps 0 and 2; at step 2 it reads step 1, seen while the chunk acted.
+    expected = [np.concatenate([normalized[0], normalized[0]]), np.concatenate([normalized[1], normalized[2]])]
+    assert len(inputs) == 4
+    for got, want in zip(inputs, expected * 2):
+        np.testing.assert_allclose(got[0], want, rtol=1e-6)
+    with pytest.raises(ValueError, match="reset"):
+        policy.act({key: np.repeat(value, 2, axis=0) for key, value in observations[0].items()})
 
 
 def test_a_chunked_policy_observes_once_per_chunk_and_starts_a_new_chunk_after_reset(tmp_path):

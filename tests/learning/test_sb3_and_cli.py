@@ -59,8 +59,9 @@ def test_sac_seeded_with_demos_records_a_learning_curve(tmp_path):
 
 @pytest.mark.parametrize("options, policy, budget", [
     ([], "BC-MLP", "batches of 100 single steps"),
-    (["--action-chunk", "4", "--max-grad-norm", "10"], "BC-MLP (4-action chunks)",
-     "batches of 100 single steps, chunks of 4 actions")])
+    (["--action-chunk", "4", "--max-grad-norm", "10", "--obs-history", "2"],
+     "BC-MLP (4-action chunks, 2-step observation history)",
+     "batches of 100 single steps, chunks of 4 actions, 2-step observation history")])
 def test_train_then_eval_then_leaderboard_from_the_command_line(tmp_path, options, policy, budget):
     trained = runner.invoke(app_cli(), ["train", "bc-mlp", "stack_1", "--epochs", "1", "--steps-per-epoch", "20",
                                         "--eval-every", "0", *options, "--out", str(tmp_path / "run")])
