@@ -10,8 +10,8 @@ condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then 
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-static,dmp-mixed
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-mixed --seeds 1 --train-only  # in parallel
 
-Each task has its recipe (`RECIPES`: algorithm, budget, action chunk, gradient clipping); --algorithm,
---epochs, --steps-per-epoch, --action-chunk and --obs-history override it.
+Each task has its recipe (`RECIPES`: algorithm, budget, action chunk, observation history, gradient
+clipping); --algorithm, --epochs, --steps-per-epoch, --action-chunk and --obs-history override it.
 
 Datasets and run folders (checkpoints) live under --work-dir, never in the repository.
 """
@@ -34,18 +34,20 @@ ROWS = {
     "dmp-slow": ("dmp", ("slow",), None),
     "dmp-mixed": ("dmp", ("slow", "fast"), None),
     "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05),  # MimicGen's action noise, corrected in closed loop
+    "dmp-mixed-noise10": ("dmp", ("slow", "fast"), 0.10),
 }
 
 # Each task's TrainConfig fields. BC-RNN on whole episodes learns Stack (87 steps) in 3,000 steps; on
 # MugDrawer (300 steps, four subtasks) it stayed near 0 %, and BC-MLP-GMM one action at a time stalled where
-# the demos pause (26 % static); predicting chunks of 8 actions carries it through the pauses, and clipped
-# gradients keep rare far-out actions of the moving-object demos from stalling Adam. The two-arm tasks' rows
+# the demos pause (26 % static); predicting chunks of 8 actions carries it through the pauses, clipped
+# gradients keep rare far-out actions of the moving-object demos from stalling Adam, and two observations
+# show how fast the mug moves (its rows before that: --obs-history 1). The two-arm tasks' rows
 # were made with the unchunked MugDrawer recipe, untuned: its gradient steps cost the same at any episode
 # length.
 _MLP_GMM_RECIPE = {"algorithm": "bc-mlp-gmm", "epochs": 60, "steps_per_epoch": 1000}
 RECIPES = {"stack": {"algorithm": "bc-rnn", "epochs": 30, "steps_per_epoch": 100},
            "mug_drawer": {"algorithm": "bc-mlp-gmm", "epochs": 30, "steps_per_epoch": 1000, "action_chunk": 8,
-                          "max_grad_norm": 100.0},
+                          "obs_history": 2, "max_grad_norm": 100.0},
            "tray_lift": _MLP_GMM_RECIPE, "pouring": _MLP_GMM_RECIPE}
 
 
