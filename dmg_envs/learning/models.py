@@ -114,7 +114,7 @@ class BCPolicyNetwork(nn.Module):
                                      f"network; got {config.action_chunk}")
         if config.obs_history < 1 or (config.architecture != "mlp" and config.obs_history != 1):
             raise InvalidConfigError(f"obs_history must be at least 1, and 1 for an {config.architecture!r} "
-                                     f"network (its state remembers); got {config.obs_history}")
+                                     f"network; got {config.obs_history}")
         self.config = config
         self.encoders = nn.ModuleDict({key.replace(".", "_"): ImageEncoder(config.image_feature_size)
                                        for key in config.image_keys})

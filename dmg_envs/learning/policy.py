@@ -84,7 +84,7 @@ class BCPolicy:
         return actions[:, 0]
 
     def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """One env's action for one observation (keeps the recurrent state between calls)."""
+        """One env's action for one observation (keeps the recurrent state, chunk and history between calls)."""
         batch = {key: np.asarray(value)[None] for key, value in observation.items()}
         return self.act(batch)[0]
 

@@ -81,8 +81,8 @@ def check_comparable(policies: Sequence[BCPolicy]) -> None:
 def _policy_name(policy: BCPolicy) -> str:
     name = POLICY_NAMES.get(policy.info["algorithm"], policy.info["algorithm"])
     config = policy.network.config
-    details = ([f"{config.action_chunk}-action chunks"] if config.action_chunk > 1 else []) + \
-        ([f"{config.obs_history}-step observation history"] if config.obs_history > 1 else [])
+    details = ([f"{config.action_chunk}-action chunks"] if config.action_chunk > 1 else []) + (
+        [f"{config.obs_history}-step observation history"] if config.obs_history > 1 else [])
     return f"{name} ({', '.join(details)})" if details else name
 
 

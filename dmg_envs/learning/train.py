@@ -53,11 +53,12 @@ class TrainConfig:
         obs_keys: the observations the policy reads (None: `data.default_obs_keys`).
         action_chunk: "mlp" only: predict the next this many actions from each observation and execute them
             all before observing again (ACT's action chunking; 1: one action per observation).
-        obs_history: "mlp" only: read the current observation and the `obs_history - 1` before it
-            (Diffusion Policy's observation horizon: how fast objects move; 1: the current one).
         max_grad_norm: clip each step's gradient to this norm (None: no clipping). A mixture head's
             likelihood of a rare action far out on a nearly constant dimension gives gradients a million
             times the usual, which stall Adam for thousands of steps.
+        obs_history: "mlp" only: read the current low-dimensional observation and the `obs_history - 1`
+            before it (Diffusion Policy's observation horizon: how fast objects move; camera frames are the
+            current one only; 1: the current observation).
     """
 
     dataset: str
@@ -112,9 +113,11 @@ class TrainConfig:
         if architecture != "mlp" and self.action_chunk != 1:
             raise InvalidConfigError(f"action_chunk is for the MLP policies; {self.algorithm} acts one action at a "
                                      f"time, got action_chunk={self.action_chunk}")
-        if self.obs_history < 1 or (architecture != "mlp" and self.obs_history != 1):
-            raise InvalidConfigError(f"obs_history must be at least 1, and 1 for {self.algorithm} (its LSTM "
-                                     f"remembers), got obs_history={self.obs_history}")
+        if self.obs_history < 1:
+            raise InvalidConfigError(f"obs_history must be at least 1, got {self.obs_history}")
+        if architecture != "mlp" and self.obs_history != 1:
+            raise InvalidConfigError(f"obs_history is for the MLP policies; {self.algorithm}'s LSTM remembers the "
+                                     f"episode, got obs_history={self.obs_history}")
         if architecture == "mlp" and self.seq_length != 1:
             raise InvalidConfigError(f"{self.algorithm} acts on one observation; seq_length must be 1, got "
                                      f"{self.seq_length}")
@@ -147,8 +150,8 @@ class SequenceSampler:
             raise InvalidConfigError(f"action chunks of {action_chunk} follow single observations (length 1); got "
                                      f"length {length}")
         if obs_history < 1 or (obs_history > 1 and self.length != 1):
-            raise InvalidConfigError(f"an observation history of {obs_history} precedes single observations "
-                                     f"(length 1); got length {length}")
+            raise InvalidConfigError(f"obs_history={obs_history}: it must be at least 1, and above 1 only for single "
+                                     f"observations (length 1); got length {length}")
         self.action_chunk, self.obs_history = action_chunk, obs_history
         self.starts = ends - lengths if length == 0 else np.arange(ends[-1])
         self.first = np.repeat(ends - lengths, lengths)        # the first step of each step's episode

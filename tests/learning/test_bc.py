@@ -10,7 +10,7 @@ import torch
 
 from dmg_envs.errors import InvalidConfigError
 from dmg_envs.learning.data import DatasetError, Normalizer, load_demonstrations
-from dmg_envs.learning.models import BCPolicyNetwork
+from dmg_envs.learning.models import BCPolicyNetwork, PolicyConfig
 from dmg_envs.learning.policy import BCPolicy, CheckpointError, load_policy, save_policy
 from dmg_envs.learning.train import TrainConfig, train
 
@@ -126,6 +126,8 @@ def test_bad_training_config_and_unknown_dataset_are_named():
     for algorithm, history in (("bc-mlp-gmm", 0), ("bc-rnn", 2)):
         with pytest.raises(InvalidConfigError, match="obs_history"):
             TrainConfig(dataset="stack_1", algorithm=algorithm, obs_history=history)
+    with pytest.raises(InvalidConfigError, match="obs_history"):
+        BCPolicyNetwork(PolicyConfig("rnn", (8,), 0, 3, 2, obs_history=2))
     with pytest.raises(InvalidConfigError, match="max_grad_norm"):
         TrainConfig(dataset="stack_1", max_grad_norm=0.0)
     with pytest.raises(DatasetError, match="dmg/stack/nothing-v0"):
@@ -225,15 +227,18 @@ def test_an_observation_history_is_the_steps_before_it_in_its_episode_padded_wit
                     (10, 11, 12): 112, (11, 12, 13): 113, (12, 13, 14): 114}
         assert set(rows) == set(expected)  # every step, and no history reaches into another episode
         assert all(rows[history][0] == action for history, action in expected.items())
-    with pytest.raises(InvalidConfigError, match="observation history"):
+    with pytest.raises(InvalidConfigError, match="obs_history"):
         SequenceSampler(demos, identity, identity, 2, obs_history=2)
 
 
 def test_a_policy_with_history_remembers_the_steps_a_chunk_acts_through(tmp_path):
     demos = load_demonstrations("stack_1")
-    train(small_config("bc-mlp", epochs=1, steps_per_epoch=5, action_chunk=2, obs_history=2), tmp_path / "run",
-          demos=demos)
+    config = small_config("bc-mlp", epochs=1, steps_per_epoch=5, action_chunk=2, obs_history=2)
+    assert config.run_name == "bc-mlp-chunk2-obs2" and small_config("bc-mlp", obs_history=3).run_name == "bc-mlp-obs3"
+    train(config, tmp_path / "run", demos=demos)
     policy = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
+    assert policy.network.config.obs_history == 2 and policy.network.config.to_dict()["obs_history"] == 2
+    assert "obs_history" not in PolicyConfig("mlp", (8,), 0, 3, 2).to_dict()  # older versions read it
     inputs = []
     forward = policy.network.forward
     policy.network.forward = lambda low_dim, *args: inputs.append(low_dim.numpy().copy()) or forward(low_dim, *args)
