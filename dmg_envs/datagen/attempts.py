@@ -54,16 +54,12 @@ def policy_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
 
 
-def _with_noise(policy: Callable[[Any], np.ndarray], noise: float,
-                rng: np.random.Generator) -> Callable[[Any], np.ndarray]:
-    """`policy` with Gaussian noise on each arm's six motion commands (the gripper commands are kept)."""
-    def noisy(observation: Any) -> np.ndarray:
-        action = np.array(policy(observation), dtype=np.float32)
-        per_arm = action.reshape(-1, 7)  # a view: 7 values per arm
-        per_arm[:, :6] = np.clip(per_arm[:, :6] + rng.normal(0.0, noise, size=(len(per_arm), 6)), -1.0, 1.0)
-        return action
-
-    return noisy
+def _with_noise(action: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """`action` with Gaussian noise on each arm's six motion commands (the gripper commands are kept)."""
+    action = np.array(action, dtype=np.float32)
+    per_arm = action.reshape(-1, 7)  # a view: 7 values per arm
+    per_arm[:, :6] = np.clip(per_arm[:, :6] + rng.normal(0.0, noise, size=(len(per_arm), 6)), -1.0, 1.0)
+    return action
 
 
 class AttemptRunner:
@@ -92,22 +88,26 @@ class AttemptRunner:
         for `max_steps`. It succeeds if it held success that long, or if it is in success when its steps
         run out (then it could not be held longer); success reached and lost again is a failure."""
         config = self.config
+        # The DMP expert acts in closed loop: with noise, its action before the noise is recorded too.
+        noisy_expert = config.generator == "dmp" and config.action_noise > 0
         if config.generator == "dmp":
             env = self.expert
             obs, info = env.reset(seed=seed)
             policy: Callable[[Any], np.ndarray] = lambda observation: self.expert.predict(observation)[0]  # noqa: E731
-            if config.action_noise:
-                policy = _with_noise(policy, config.action_noise, policy_rng(seed))
+            noise_rng = policy_rng(seed)
         else:
             from dmg_envs.datagen.mimicgen import MimicGenPolicy
 
             env = self.env
             obs, info = env.reset(seed=seed)
             policy = MimicGenPolicy(env, self.demo, policy_rng(seed), noise=config.action_noise)
-        observations, actions, rewards = [obs], [], []
+        observations, actions, expert_actions, rewards = [obs], [], [], []
         solved_for = 0
         for _ in range(config.max_steps):
             action = policy(obs)
+            if noisy_expert:
+                expert_actions.append(np.array(action, dtype=np.float32))  # a copy: the expert may reuse its array
+                action = _with_noise(action, config.action_noise, noise_rng)
             obs, reward, terminated, truncated, info = env.step(action)
             observations.append(obs)
             actions.append(action)
@@ -118,7 +118,8 @@ class AttemptRunner:
         stacked = {key: np.array([o[key] for o in observations]) for key in observations[0]}
         return Episode(seed=seed, success=solved_for > SUCCESS_HOLD_STEPS or bool(info["is_success"]),
                        observations=stacked, actions=np.array(actions, dtype=np.float32),
-                       rewards=np.array(rewards, dtype=np.float64))
+                       rewards=np.array(rewards, dtype=np.float64),
+                       expert_actions=np.array(expert_actions, dtype=np.float32) if noisy_expert else None)
 
     def attempt_episode(self, index: int) -> tuple[AttemptResult, Episode | None]:
         """Run attempt `index`; returns how it went and its episode if the run keeps it (a success, or any

@@ -19,7 +19,7 @@ import numpy as np
 
 from dmg_envs.errors import DmgError, GenerationError
 
-SHARD_FORMAT_VERSION = 1
+SHARD_FORMAT_VERSION = 2  # 2: expert actions; a shard of 1 is run again
 _OBSERVATION = "observations/"
 
 
@@ -29,13 +29,16 @@ class ShardError(DmgError, ValueError):
 
 @dataclass
 class Episode:
-    """One attempt's record (observations have one more row than actions)."""
+    """One attempt's record (observations have one more row than actions). `expert_actions`: where the
+    generator adds noise to a closed-loop expert's actions, what the expert chose at each step before the
+    noise (DART's labels: the expert's correction in the states the noise led to); None otherwise."""
 
     seed: int
     success: bool
     observations: dict[str, np.ndarray]
     actions: np.ndarray
     rewards: np.ndarray
+    expert_actions: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -77,14 +80,15 @@ class ShardEpisodes(Sequence):
 
 
 def content_hash(episodes: Iterable[Episode]) -> str:
-    """SHA-256 (hex) of the episodes' contents: seeds, observations, actions and rewards, in order, in the
-    byte layout `CONTENT_HASH_LAYOUT` describes. Two datasets with the same hash hold the same data,
-    whatever wrote them (worker count, backend, interruptions)."""
+    """SHA-256 (hex) of the episodes' contents: seeds, observations, actions (and expert actions, where
+    recorded) and rewards, in order, in the byte layout `CONTENT_HASH_LAYOUT` describes. Two datasets with
+    the same hash hold the same data, whatever wrote them (worker count, backend, interruptions)."""
     digest = hashlib.sha256()
     for episode in episodes:
         digest.update(b"episode" + int(episode.seed).to_bytes(8, "little", signed=True))
         arrays = [(_OBSERVATION + key, episode.observations[key]) for key in sorted(episode.observations)]
-        for name, array in [*arrays, ("actions", episode.actions), ("rewards", episode.rewards)]:
+        expert = [] if episode.expert_actions is None else [("expert_actions", episode.expert_actions)]
+        for name, array in [*arrays, ("actions", episode.actions), *expert, ("rewards", episode.rewards)]:
             array = np.asarray(array)
             array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
             shape = ",".join(str(size) for size in array.shape)
@@ -105,6 +109,8 @@ def write_shard(folder: Path, episode: Episode) -> Path:
               "success": np.array(episode.success), "actions": episode.actions, "rewards": episode.rewards,
               "observation_keys": np.array(list(episode.observations), dtype=str)}
     arrays.update({_OBSERVATION + key: value for key, value in episode.observations.items()})
+    if episode.expert_actions is not None:
+        arrays["expert_actions"] = episode.expert_actions
     # Frames compress several-fold (flat table, plain colours); a vector-only episode is not worth the time.
     save = np.savez_compressed if any(value.dtype == np.uint8 for value in episode.observations.values()) \
         else np.savez
@@ -125,14 +131,18 @@ def read_shard(path: Path) -> Episode:
             keys = [str(key) for key in data["observation_keys"]]
             episode = Episode(seed=int(data["seed"]), success=bool(data["success"]),
                               observations={key: data[_OBSERVATION + key] for key in keys},
-                              actions=data["actions"], rewards=data["rewards"])
+                              actions=data["actions"], rewards=data["rewards"],
+                              expert_actions=data["expert_actions"] if "expert_actions" in data else None)
     except ShardError:
         raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise ShardError(f"{path.name} is truncated or corrupt ({type(error).__name__}: {error})") from error
     steps = len(episode.actions)
-    if len(episode.rewards) != steps or any(len(value) != steps + 1 for value in episode.observations.values()):
-        raise ShardError(f"{path.name} is inconsistent: {steps} actions but other lengths for rewards or observations")
+    expert = () if episode.expert_actions is None else (episode.expert_actions,)
+    if (len(episode.rewards) != steps or any(len(value) != steps + 1 for value in episode.observations.values())
+            or any(actions.shape != episode.actions.shape for actions in expert)):
+        raise ShardError(f"{path.name} is inconsistent: {steps} actions but other lengths for rewards, expert "
+                         f"actions or observations")
     return episode
 
 

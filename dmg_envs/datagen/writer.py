@@ -51,7 +51,7 @@ def write_dataset(config: GenerationConfig, episodes: Sequence[Episode], stats: 
                                        observations={k: list(v) for k, v in episode.observations.items()},
                                        actions=list(episode.actions), rewards=list(episode.rewards),
                                        terminations=list(np.zeros(steps, dtype=bool)),
-                                       truncations=list(truncations)))
+                                       truncations=list(truncations), infos=expert_infos(episode)))
         return chunk
 
     env = make_env(config)
@@ -88,6 +88,22 @@ def write_dataset(config: GenerationConfig, episodes: Sequence[Episode], stats: 
     return Path(dataset.storage.data_path).parent
 
 
+def expert_actions(episode: Any) -> np.ndarray | None:
+    """A stored Minari episode's expert actions (one per action; `expert_infos`), or None if it has none."""
+    infos = episode.infos or {}
+    return None if "expert_action" not in infos else np.asarray(infos["expert_action"])[:len(episode.actions)]
+
+
+def expert_infos(episode: Episode) -> dict[str, np.ndarray] | None:
+    """Minari step infos (one row per observation) holding `expert_action`: row t is what the expert chose
+    at observation t before the noise; the last row, at the final observation, where no action follows, is
+    NaN. None for an episode without expert actions."""
+    if episode.expert_actions is None:
+        return None
+    last = np.full((1, episode.expert_actions.shape[1]), np.nan, dtype=episode.expert_actions.dtype)
+    return {"expert_action": np.concatenate([episode.expert_actions, last])}
+
+
 def dataset_content_hash(dataset_id: str) -> str:
     """The content hash of a dataset written by `write_dataset`, recomputed from what Minari stores (the same
     as its metadata's `content_hash` when the data is intact)."""
@@ -96,7 +112,8 @@ def dataset_content_hash(dataset_id: str) -> str:
     dataset = minari.load_dataset(dataset_id)
     seeds = dataset.storage.metadata["dmg_generation"]["episode_seeds"]
     return content_hash(Episode(seed=seed, success=True, observations=episode.observations,
-                                actions=episode.actions, rewards=episode.rewards)
+                                actions=episode.actions, rewards=episode.rewards,
+                                expert_actions=expert_actions(episode))
                         for seed, episode in zip(seeds, dataset.iterate_episodes()))
 
 

@@ -16,6 +16,7 @@ from dmg_envs.datagen.config import MAX_RUN_SEED, GenerationConfig, attempt_seed
 from dmg_envs.datagen.generate import default_work_dir, generate
 from dmg_envs.datagen.replay import replay_dataset
 from dmg_envs.datagen.shards import shard_path
+from dmg_envs.datagen.writer import dataset_content_hash
 from dmg_envs.errors import GenerationError, InvalidConfigError
 
 runner = CliRunner()
@@ -289,6 +290,16 @@ def test_action_noise_is_named_in_the_id_and_the_expert_corrects_it(isolated_dat
     steps = min(len(first[0].actions), len(first[1].actions))
     assert not np.allclose(first[0].actions[:steps, :6], first[1].actions[:steps, :6], atol=0.01)
     assert replay_dataset(noisy.dataset_id)["successes"] == 2
+    # The expert's actions before the noise are stored beside the executed ones (DART's labels), one per
+    # observation, NaN at the last; the noise is their difference, Gaussian with the configured spread
+    # (the gripper commands get none); a noise-free dataset has none, and the content hash covers them.
+    expert = first[1].infos["expert_action"]
+    assert expert.shape == (len(first[1].actions) + 1, 7) and np.isnan(expert[-1]).all()
+    noise = first[1].actions - expert[:-1]
+    assert 0.04 < noise[:, :6].std() < 0.06 and np.abs(noise[:, :6].mean()) < 0.01
+    np.testing.assert_array_equal(noise[:, 6], 0.0)
+    assert "expert_action" not in (first[0].infos or {})
+    assert dataset_content_hash(noisy.dataset_id) == runs[1].storage.metadata["dmg_generation"]["content_hash"]
 
 
 def test_an_images_dataset_holds_raw_frames_replays_and_shows_its_own_frames(isolated_datasets):
