@@ -53,13 +53,17 @@ def _bc_command(algorithm: str):
                                                                          "(default: no clipping)")] = None,
         obs_history: Annotated[int | None, typer.Option(min=1, help="bc-mlp(-gmm): observations read per step, "
                                                         "the current one and those before it")] = None,
+        action_labels: Annotated[str | None, typer.Option(help='the actions trained on: "executed" (default) or '
+                                                          '"expert" (the D-MG expert\'s before its action noise)')]
+        = None,
         out: Annotated[Path | None, typer.Option(help="run folder; default "
                                                  "runs/<algorithm>[-chunk<K>][-obs<H>]/<dataset>/seed<n>")] = None,
     ):
         _train_bc(algorithm, dataset, out, seed, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every,
                   eval_episodes=eval_episodes, max_episodes=max_episodes, seq_length=seq_length,
-                  action_chunk=action_chunk, max_grad_norm=max_grad_norm, obs_history=obs_history)
+                  action_chunk=action_chunk, max_grad_norm=max_grad_norm, obs_history=obs_history,
+                  action_labels=action_labels)
 
     command.__doc__ = (f"Behaviour cloning ({algorithm}) from a dataset; writes a run folder with the config, log, "
                        f"loss curve and the final and best checkpoints.")

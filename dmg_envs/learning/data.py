@@ -44,8 +44,11 @@ class Demonstrations:
         return sum(len(actions) for actions in self.actions)
 
 
-def load_demonstrations(name: str, max_episodes: int | None = None,
-                        obs_keys: tuple[str, ...] | None = None) -> Demonstrations:
+ACTION_LABELS = ("executed", "expert")
+
+
+def load_demonstrations(name: str, max_episodes: int | None = None, obs_keys: tuple[str, ...] | None = None,
+                        action_labels: str = "executed") -> Demonstrations:
     """The episodes of the Minari dataset `name`, or of a source-demo file (a name like "stack_1", see
     `dmg_envs.datagen.sources.source_file`, or a path to an HDF5 file; its episodes are replayed to recover
     the observations).
@@ -56,22 +59,31 @@ def load_demonstrations(name: str, max_episodes: int | None = None,
 
     Several comma-separated Minari ids train on all of them together (the first `max_episodes` of each),
     e.g. D-MG data generated under several dynamics presets.
+
+    `action_labels` "expert" takes as actions what the expert chose before its noise (the `expert_action`
+    the D-MG generator stores when it adds action noise: DART's labels, the expert's correction in the states
+    the noise led to) instead of the executed actions.
     """
+    if action_labels not in ACTION_LABELS:
+        raise DatasetError(f"action_labels={action_labels!r} is not one of {ACTION_LABELS}")
     from dmg_envs.datagen.sources import source_file
 
     source = source_file(name) or (Path(name) if name.endswith((".hdf5", ".h5")) else None)
     if source is not None:
+        if action_labels != "executed":
+            raise DatasetError(f"source demos {name!r} have no expert actions (action_labels={action_labels!r}); "
+                               f"they are the demonstrator's own, noise-free")
         demos = _from_source_file(source, name, max_episodes)
-    elif "," in name:
-        demos = _combined([_from_minari(part.strip(), max_episodes) for part in name.split(",")])
     else:
-        demos = _from_minari(name, max_episodes)
+        demos = _combined([_from_minari(part.strip(), max_episodes, action_labels) for part in name.split(",")])
     return select_keys(demos, obs_keys or default_obs_keys([key for key, _ in demos.low_dim_keys] + demos.image_keys))
 
 
 def _combined(parts: list[Demonstrations]) -> Demonstrations:
     """Datasets of one env and one observation layout, trained on together."""
     first = parts[0]
+    if len(parts) == 1:
+        return first
     for part in parts[1:]:
         if (part.env_id, part.low_dim_keys, part.image_keys) != (first.env_id, first.low_dim_keys, first.image_keys):
             raise DatasetError(f"{part.info['dataset_id']} and {first.info['dataset_id']} differ in env or "
@@ -150,7 +162,9 @@ def open_dataset(dataset_id: str):
                            f"{sorted(minari.list_local_datasets())}") from error
 
 
-def _from_minari(dataset_id: str, max_episodes: int | None) -> Demonstrations:
+def _from_minari(dataset_id: str, max_episodes: int | None, action_labels: str = "executed") -> Demonstrations:
+    from dmg_envs.datagen.writer import expert_actions
+
     dataset = open_dataset(dataset_id)
     count = dataset.total_episodes if max_episodes is None else min(max_episodes, dataset.total_episodes)
     if count == 0:
@@ -161,26 +175,32 @@ def _from_minari(dataset_id: str, max_episodes: int | None) -> Demonstrations:
                            f"observations (datasets written by `dmg generate` have them)")
     first = {key: value[0] for key, value in episodes[0].observations.items()}
     low_dim_keys, image_keys = split_observation(first)
-    low_dim, images, actions = _episodes(low_dim_keys, image_keys, [e.observations for e in episodes],
-                                         [e.actions for e in episodes])
+    labels = [e.actions for e in episodes]
+    if action_labels == "expert":
+        labels = [expert_actions(e) for e in episodes]
+        if any(episode_labels is None for episode_labels in labels):
+            raise DatasetError(f"dataset {dataset_id!r} stores no expert actions (action_labels='expert'); the D-MG "
+                               f"generator stores them when it adds action noise")
+    low_dim, images, actions = _episodes(low_dim_keys, image_keys, [e.observations for e in episodes], labels)
     generation = dataset.storage.metadata.get("dmg_generation") or {}
     env_id = generation.get("env_id") or dataset.spec.env_spec.id
-    info = {"dataset_id": dataset_id, "episodes": count, "generator": _generator_label(generation),
+    info = {"dataset_id": dataset_id, "episodes": count, "generator": _generator_label(generation, action_labels),
             "dynamics": generation.get("dynamics", "unknown"), "source": generation.get("source", "unknown"),
             "source_demos": 1 if generation else None, "generated_demos": count if generation else 0,
             "env_kwargs": {"reset_distribution": generation.get("reset_distribution", "D0")}}
     return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, env_id, info)
 
 
-def _generator_label(generation: dict[str, Any]) -> str:
-    """The generator's name, with its action noise where that is not the generator's own."""
+def _generator_label(generation: dict[str, Any], action_labels: str) -> str:
+    """The generator's name, with its action noise where that is not the generator's own, and expert labels
+    where those are the actions trained on."""
     from dmg_envs.datagen.config import DEFAULT_ACTION_NOISE
 
     name = generation.get("generator", "unknown")
     noise = generation.get("action_noise")
-    if noise is None or noise == DEFAULT_ACTION_NOISE.get(name):
-        return name
-    return f"{name} (action noise {noise:g})"
+    details = ([] if noise is None or noise == DEFAULT_ACTION_NOISE.get(name) else [f"action noise {noise:g}"]) + (
+        ["expert labels"] if action_labels == "expert" else [])
+    return f"{name} ({', '.join(details)})" if details else name
 
 
 def _from_source_file(path: Path, name: str, max_episodes: int | None) -> Demonstrations:

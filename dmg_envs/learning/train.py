@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dmg_envs.errors import InvalidConfigError
-from dmg_envs.learning.data import Demonstrations, Normalizer, load_demonstrations
+from dmg_envs.learning.data import ACTION_LABELS, Demonstrations, Normalizer, load_demonstrations
 from dmg_envs.learning.models import BCPolicyNetwork, PolicyConfig
 from dmg_envs.learning.policy import BCPolicy, save_policy
 
@@ -59,6 +59,8 @@ class TrainConfig:
         obs_history: "mlp" only: read the current low-dimensional observation and the `obs_history - 1`
             before it (Diffusion Policy's observation horizon: how fast objects move; camera frames are the
             current one only; 1: the current observation).
+        action_labels: "executed" (the dataset's actions) or "expert": what the expert chose before its action
+            noise, stored by the D-MG generator when it adds noise (DART's labels; `data.load_demonstrations`).
     """
 
     dataset: str
@@ -79,6 +81,7 @@ class TrainConfig:
     action_chunk: int = 1
     max_grad_norm: float | None = None
     obs_history: int = 1
+    action_labels: str = "executed"
 
     @property
     def run_name(self) -> str:
@@ -118,6 +121,9 @@ class TrainConfig:
         if architecture != "mlp" and self.obs_history != 1:
             raise InvalidConfigError(f"obs_history is for the MLP policies; {self.algorithm}'s LSTM remembers the "
                                      f"episode, got obs_history={self.obs_history}")
+        if self.action_labels not in ACTION_LABELS:
+            raise InvalidConfigError(f"action_labels={self.action_labels!r} is not valid; choose one of "
+                                     f"{', '.join(map(repr, ACTION_LABELS))}")
         if architecture == "mlp" and self.seq_length != 1:
             raise InvalidConfigError(f"{self.algorithm} acts on one observation; seq_length must be 1, got "
                                      f"{self.seq_length}")
@@ -186,14 +192,15 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str
     checkpoints.mkdir(parents=True, exist_ok=True)
     for stale in checkpoints.glob("*.safetensors"):  # a re-run must not leave another run's best behind
         stale.unlink()
-    demos = demos if demos is not None else load_demonstrations(config.dataset, config.max_episodes, config.obs_keys)
+    if demos is None:
+        demos = load_demonstrations(config.dataset, config.max_episodes, config.obs_keys, config.action_labels)
     rng = np.random.default_rng(config.seed)
     obs_normalizer, action_normalizer = Normalizer.fit(demos.low_dim), Normalizer.fit(demos.actions)
     architecture = ALGORITHMS[config.algorithm][0]
     with torch.random.fork_rng():  # the seed sets the initial weights without touching the caller's stream
         torch.manual_seed(config.seed)
         network = BCPolicyNetwork(PolicyConfig(architecture, config.hidden_sizes, config.gmm_modes,
-                                               sum(size for _, size in demos.low_dim_keys), demos.actions[0].shape[1],
+                                               demos.low_dim[0].shape[1], demos.actions[0].shape[1],
                                                tuple(demos.image_keys), action_chunk=config.action_chunk,
                                                obs_history=config.obs_history))
     policy = BCPolicy(network, obs_normalizer, action_normalizer, _policy_info(config, demos))

@@ -146,11 +146,13 @@ def test_a_run_folder_counts_as_trained_only_for_the_config_it_was_trained_with(
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, seed=1))
     # A run recorded before a field existed was trained at that field's default.
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())
-    del recorded["action_chunk"], recorded["max_grad_norm"], recorded["obs_history"]
+    for field in ("action_chunk", "max_grad_norm", "obs_history", "action_labels"):
+        del recorded[field]
     (tmp_path / "run" / "config.json").write_text(json.dumps(recorded))
     assert trained_with(tmp_path / "run", config)
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, action_chunk=2))
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, obs_history=2))
+    assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, action_labels="expert"))
     (tmp_path / "run" / "checkpoints" / "final.safetensors").unlink()  # interrupted before the end
     assert not trained_with(tmp_path / "run", config)
 
@@ -334,6 +336,37 @@ def test_several_datasets_train_together(isolated_datasets):
     assert demos.info["dynamics"] == "mixed: 2 static + 2 slow" and demos.info["dataset_id"] == ",".join(ids)
     alone = load_demonstrations(ids[1], max_episodes=2)
     assert np.array_equal(demos.low_dim[2], alone.low_dim[0])
+
+
+def test_expert_labels_are_the_actions_the_expert_chose_before_its_noise(tmp_path):
+    import minari
+
+    from dmg_envs.datagen.config import GenerationConfig
+    from dmg_envs.datagen.generate import generate
+
+    noisy, clean = (generate(GenerationConfig(num_demos=2, dynamics="slow", action_noise=noise),
+                             workers=1)["dataset_id"] for noise in (0.05, 0.0))
+    executed = load_demonstrations(noisy)
+    expert = load_demonstrations(noisy, action_labels="expert")
+    stored = [episode.infos["expert_action"] for episode in minari.load_dataset(noisy).iterate_episodes()]
+    for labels, actions, infos in zip(expert.actions, executed.actions, stored):
+        np.testing.assert_array_equal(labels, infos[:-1])  # one label per observation trained on
+        assert labels.shape == actions.shape and not np.allclose(labels[:, :6], actions[:, :6], atol=0.01)
+    np.testing.assert_array_equal(np.concatenate(expert.low_dim), np.concatenate(executed.low_dim))  # same states
+    assert expert.info["generator"] == "dmp (action noise 0.05, expert labels)"
+    assert executed.info["generator"] == "dmp (action noise 0.05)"
+    summary = train(small_config("bc-mlp", dataset=noisy, epochs=1, steps_per_epoch=2, action_labels="expert"),
+                    tmp_path / "run")
+    assert summary["samples"] == expert.num_steps
+    policy = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
+    assert policy.info["data"]["generator"] == "dmp (action noise 0.05, expert labels)"
+    np.testing.assert_allclose(policy.action_normalizer.mean, np.concatenate(expert.actions).mean(axis=0), rtol=1e-4,
+                               atol=1e-6)  # the normaliser fits the labels trained on
+    for name in (clean, "stack_1"):  # no noise, no expert actions: named, not trained on the executed ones
+        with pytest.raises(DatasetError, match="expert"):
+            load_demonstrations(name, action_labels="expert")
+    with pytest.raises(InvalidConfigError, match="action_labels='best'"):
+        small_config("bc-mlp", action_labels="best")
 
 
 def test_a_policy_trains_on_an_images_dataset_and_acts_from_frames(tmp_path):
