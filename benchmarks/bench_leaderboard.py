@@ -26,15 +26,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # row: (generator, dynamics presets: --num-demos split evenly between them, action noise: None the
-# generator's own) -- generator None: the shipped source demo alone
+# generator's own, the actions trained on: "executed" or "expert", the D-MG expert's before its noise)
+# -- generator None: the shipped source demo alone
 ROWS = {
-    "source": (None, (), None),
-    "mimicgen-static": ("mimicgen", ("static",), None),
-    "dmp-static": ("dmp", ("static",), None),
-    "dmp-slow": ("dmp", ("slow",), None),
-    "dmp-mixed": ("dmp", ("slow", "fast"), None),
-    "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05),  # MimicGen's action noise, corrected in closed loop
-    "dmp-mixed-noise10": ("dmp", ("slow", "fast"), 0.10),  # on MugDrawer: more robust to motion, less precise
+    "source": (None, (), None, "executed"),
+    "mimicgen-static": ("mimicgen", ("static",), None, "executed"),
+    "dmp-static": ("dmp", ("static",), None, "executed"),
+    "dmp-slow": ("dmp", ("slow",), None, "executed"),
+    "dmp-mixed": ("dmp", ("slow", "fast"), None, "executed"),
+    # MimicGen's action noise, corrected in closed loop
+    "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05, "executed"),
+    # on MugDrawer: more robust to motion, less precise
+    "dmp-mixed-noise10": ("dmp", ("slow", "fast"), 0.10, "executed"),
+    # the same states, labelled with the expert's corrections instead of the noisy actions (DART)
+    "dmp-mixed-noise10-expert": ("dmp", ("slow", "fast"), 0.10, "expert"),
+    "dmp-slow-noise10-expert": ("dmp", ("slow",), 0.10, "expert"),
 }
 
 # Each task's TrainConfig fields. BC-RNN on whole episodes learns Stack (87 steps) in 3,000 steps; on
@@ -51,16 +57,21 @@ RECIPES = {"stack": {"algorithm": "bc-rnn", "epochs": 30, "steps_per_epoch": 100
            "tray_lift": _MLP_GMM_RECIPE, "pouring": _MLP_GMM_RECIPE}
 
 
-def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int, action_noise: float | None) -> str:
+def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int, action_noise: float | None,
+                   labels: str) -> str:
     import minari
 
     from dmg_envs.datagen.config import GenerationConfig
     from dmg_envs.datagen.generate import generate
+    from dmg_envs.datagen.writer import expert_actions
 
     config = GenerationConfig(task=task, source=f"{task}_1", num_demos=num_demos, dynamics=dynamics,
                               generator=generator, action_noise=action_noise)
     if config.dataset_id in minari.list_local_datasets():
-        if minari.load_dataset(config.dataset_id).total_episodes >= num_demos:
+        dataset = minari.load_dataset(config.dataset_id)
+        # a dataset written before the generator stored expert actions is written again, the same plus those
+        if dataset.total_episodes >= num_demos and (
+                labels == "executed" or expert_actions(next(dataset.iterate_episodes([0]))) is not None):
             return config.dataset_id
     print(f"generating {config.dataset_id} ({num_demos} demos)", flush=True)
     generate(config, workers=os.cpu_count() or 1, overwrite=True)
@@ -110,15 +121,16 @@ def main() -> None:
     for row in args.rows.split(","):
         if row not in ROWS:
             sys.exit(f"unknown row {row!r}; choose from {list(ROWS)}")
-        generator, presets, noise = ROWS[row]
+        generator, presets, noise, labels = ROWS[row]
         per_preset = args.num_demos // max(len(presets), 1)
-        dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset, noise) for dynamics in presets)
+        dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset, noise, labels)
+                           for dynamics in presets)
         dataset = dataset or f"{args.task}_1"
         runs = []
         for seed in seeds:
             try:
                 config = TrainConfig(dataset=dataset, eval_every=args.eval_every, seed=seed,
-                                     max_episodes=per_preset if generator else None, **recipe)
+                                     max_episodes=per_preset if generator else None, action_labels=labels, **recipe)
             except InvalidConfigError as error:
                 sys.exit(f"error: {error}")
             run_dir = args.work_dir / "runs" / args.task / config.run_name / row / f"seed{seed}"
