@@ -38,8 +38,7 @@ ROWS = {
     "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05, "executed"),
     # on MugDrawer: more robust to motion, less precise
     "dmp-mixed-noise10": ("dmp", ("slow", "fast"), 0.10, "executed"),
-    # the same states, labelled with the expert's corrections instead of the noisy actions (DART)
-    "dmp-mixed-noise10-expert": ("dmp", ("slow", "fast"), 0.10, "expert"),
+    # labelled with the expert's corrections instead of the noisy actions (DART)
     "dmp-slow-noise10-expert": ("dmp", ("slow",), 0.10, "expert"),
 }
 

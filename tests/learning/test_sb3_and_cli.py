@@ -82,6 +82,9 @@ def test_train_then_eval_then_leaderboard_from_the_command_line(tmp_path, option
     assert missing.exit_code == 1 and "no checkpoint" in missing.output
     twice = runner.invoke(app_cli(), ["eval", str(tmp_path / "run"), str(tmp_path / "run")])
     assert twice.exit_code == 1 and "repeat a training seed" in twice.output
+    unlabelled = runner.invoke(app_cli(), ["train", "bc-mlp", "stack_1", "--action-labels", "expert", "--out",
+                                           str(tmp_path / "expert")])
+    assert unlabelled.exit_code == 1 and "no expert actions" in unlabelled.output
 
 
 def app_cli():
