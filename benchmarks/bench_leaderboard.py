@@ -1,6 +1,7 @@
 """The leaderboard rows: each task's recipe (`RECIPES`) trained on each kind of data, evaluated with the protocol.
 
-For one task, each row's dataset is generated if it is missing (1,000 demos from the shipped source demo),
+For one task, each row's dataset is generated if it is missing (1,000 demos from the shipped source demo;
+again if a row on expert labels finds it written before the generator stored them),
 a policy is trained per training seed (a run folder that already holds a finished run of the same config
 is reused, so an interrupted benchmark resumes), both the final and the best checkpoints are evaluated in every
 condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the table.

@@ -19,7 +19,9 @@ def _train_bc(algorithm: str, dataset: str, out: Path | None, seed: int, **optio
     try:  # options left out take the algorithm's defaults
         config = TrainConfig(dataset=dataset, algorithm=algorithm, seed=seed,
                              **{name: value for name, value in options.items() if value is not None})
-        run_dir = out or Path("runs") / config.run_name / dataset.replace("/", "_").replace(":", "_") / f"seed{seed}"
+        labels = "-expert" if config.action_labels == "expert" else ""  # beside the run on the executed actions
+        run_dir = out or (Path("runs") / (config.run_name + labels) / dataset.replace("/", "_").replace(":", "_")
+                          / f"seed{seed}")
         with typer.progressbar(length=config.epochs, label=f"{algorithm} on {dataset}, seed {seed}") as bar:
             def show(record: dict) -> None:
                 bar.label = (f"{algorithm} seed {seed}: loss {record['loss']:.3f}"
@@ -57,7 +59,8 @@ def _bc_command(algorithm: str):
                                                           '"expert" (the D-MG expert\'s before its action noise)')]
         = None,
         out: Annotated[Path | None, typer.Option(help="run folder; default "
-                                                 "runs/<algorithm>[-chunk<K>][-obs<H>]/<dataset>/seed<n>")] = None,
+                                                 "runs/<algorithm>[-chunk<K>][-obs<H>][-expert]/<dataset>/seed<n>")]
+        = None,
     ):
         _train_bc(algorithm, dataset, out, seed, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every,

@@ -106,7 +106,7 @@ class AttemptRunner:
         for _ in range(config.max_steps):
             action = policy(obs)
             if noisy_expert:
-                expert_actions.append(np.array(action, dtype=np.float32))  # a copy: the expert may reuse its array
+                expert_actions.append(np.array(action, dtype=np.float32))  # float32, as the executed actions
                 action = _with_noise(action, config.action_noise, noise_rng)
             obs, reward, terminated, truncated, info = env.step(action)
             observations.append(obs)

@@ -54,7 +54,8 @@ class AttemptResult:
 
 CONTENT_HASH_LAYOUT = (
     "sha256 over the episodes in dataset order; per episode: b'episode', the seed as 8-byte little-endian "
-    "signed, then one record per array (observations/<key> in sorted key order, actions, rewards): "
+    "signed, then one record per array (observations/<key> in sorted key order, actions, expert_actions where "
+    "recorded: the first T rows of the step info expert_action, rewards): "
     "'<name> <dtype> <shape>\\n' in UTF-8 (dtype as NumPy's little-endian str, e.g. <f8 or |u1; shape comma-"
     "separated) followed by the array's bytes in C order, little-endian")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from dmg_envs.errors import DmgError
+from dmg_envs.errors import DmgError, InvalidConfigError
 
 
 class DatasetError(DmgError, ValueError):
@@ -65,7 +65,8 @@ def load_demonstrations(name: str, max_episodes: int | None = None, obs_keys: tu
     the noise led to) instead of the executed actions.
     """
     if action_labels not in ACTION_LABELS:
-        raise DatasetError(f"action_labels={action_labels!r} is not one of {ACTION_LABELS}")
+        raise InvalidConfigError(f"action_labels={action_labels!r} is not valid; choose one of "
+                                 f"{', '.join(map(repr, ACTION_LABELS))}")
     from dmg_envs.datagen.sources import source_file
 
     source = source_file(name) or (Path(name) if name.endswith((".hdf5", ".h5")) else None)
@@ -180,7 +181,8 @@ def _from_minari(dataset_id: str, max_episodes: int | None, action_labels: str =
         labels = [expert_actions(e) for e in episodes]
         if any(episode_labels is None for episode_labels in labels):
             raise DatasetError(f"dataset {dataset_id!r} stores no expert actions (action_labels='expert'); the D-MG "
-                               f"generator stores them when it adds action noise")
+                               f"generator stores them when it adds action noise (a noisy dataset generated before "
+                               f"it did has none: generate it again with --overwrite)")
     low_dim, images, actions = _episodes(low_dim_keys, image_keys, [e.observations for e in episodes], labels)
     generation = dataset.storage.metadata.get("dmg_generation") or {}
     env_id = generation.get("env_id") or dataset.spec.env_spec.id

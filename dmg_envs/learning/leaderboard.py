@@ -9,7 +9,7 @@ Entry schema (version 1); every field is required unless marked optional:
 | `policy` | str | the policy's name, e.g. "BC-RNN-GMM" |
 | `env_id` | str | the registered env it was evaluated in, e.g. "dmg/Stack-v0" |
 | `dataset.id` | str | the Minari dataset id, or "source:<file>" for source demos alone |
-| `dataset.generator` | str | "dmp" (D-MG), "mimicgen", "none" (source demos) or another generator's name |
+| `dataset.generator` | str | "dmp" (D-MG), "mimicgen", "none" (source demos) or another; details in parentheses |
 | `dataset.dynamics` | str | the preset the data was generated under, or "mixed" |
 | `dataset.source_demos` | int >= 1 | source demos the data came from |
 | `dataset.generated_demos` | int >= 0 | generated demos trained on |

@@ -190,17 +190,17 @@ def train(config: TrainConfig, run_dir: str | Path, progress: Callable[[dict[str
     run_dir = Path(run_dir)
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)
+    if demos is None:  # loaded first: a config its data cannot serve leaves the folder's checkpoints as they were
+        demos = load_demonstrations(config.dataset, config.max_episodes, config.obs_keys, config.action_labels)
     for stale in checkpoints.glob("*.safetensors"):  # a re-run must not leave another run's best behind
         stale.unlink()
-    if demos is None:
-        demos = load_demonstrations(config.dataset, config.max_episodes, config.obs_keys, config.action_labels)
     rng = np.random.default_rng(config.seed)
     obs_normalizer, action_normalizer = Normalizer.fit(demos.low_dim), Normalizer.fit(demos.actions)
     architecture = ALGORITHMS[config.algorithm][0]
     with torch.random.fork_rng():  # the seed sets the initial weights without touching the caller's stream
         torch.manual_seed(config.seed)
         network = BCPolicyNetwork(PolicyConfig(architecture, config.hidden_sizes, config.gmm_modes,
-                                               demos.low_dim[0].shape[1], demos.actions[0].shape[1],
+                                               sum(size for _, size in demos.low_dim_keys), demos.actions[0].shape[1],
                                                tuple(demos.image_keys), action_chunk=config.action_chunk,
                                                obs_history=config.obs_history))
     policy = BCPolicy(network, obs_normalizer, action_normalizer, _policy_info(config, demos))

@@ -3,6 +3,7 @@
 import json
 import multiprocessing
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import minari
@@ -15,7 +16,7 @@ from dmg_envs.datagen import attempts as attempts_module
 from dmg_envs.datagen.config import MAX_RUN_SEED, GenerationConfig, attempt_seed
 from dmg_envs.datagen.generate import default_work_dir, generate
 from dmg_envs.datagen.replay import replay_dataset
-from dmg_envs.datagen.shards import shard_path
+from dmg_envs.datagen.shards import Episode, content_hash, shard_path
 from dmg_envs.datagen.writer import dataset_content_hash
 from dmg_envs.errors import GenerationError, InvalidConfigError
 
@@ -300,6 +301,9 @@ def test_action_noise_is_named_in_the_id_and_the_expert_corrects_it(isolated_dat
     np.testing.assert_array_equal(noise[:, 6], 0.0)
     assert "expert_action" not in (first[0].infos or {})
     assert dataset_content_hash(noisy.dataset_id) == runs[1].storage.metadata["dmg_generation"]["content_hash"]
+    episode = Episode(seed=0, success=True, observations=first[1].observations, actions=first[1].actions,
+                      rewards=first[1].rewards, expert_actions=expert[:-1])
+    assert content_hash([episode]) != content_hash([replace(episode, expert_actions=None)])
 
 
 def test_an_images_dataset_holds_raw_frames_replays_and_shows_its_own_frames(isolated_datasets):

@@ -363,10 +363,17 @@ def test_expert_labels_are_the_actions_the_expert_chose_before_its_noise(tmp_pat
     np.testing.assert_allclose(policy.action_normalizer.mean, np.concatenate(expert.actions).mean(axis=0), rtol=1e-4,
                                atol=1e-6)  # the normaliser fits the labels trained on
     for name in (clean, "stack_1"):  # no noise, no expert actions: named, not trained on the executed ones
-        with pytest.raises(DatasetError, match="expert"):
+        with pytest.raises(DatasetError, match="no expert actions"):
             load_demonstrations(name, action_labels="expert")
     with pytest.raises(InvalidConfigError, match="action_labels='best'"):
         small_config("bc-mlp", action_labels="best")
+    with pytest.raises(InvalidConfigError, match="action_labels='best'"):
+        load_demonstrations(noisy, action_labels="best")
+    # A config its data cannot serve leaves the run folder's checkpoints as they were.
+    with pytest.raises(DatasetError, match="no expert actions"):
+        train(small_config("bc-mlp", dataset=clean, epochs=1, steps_per_epoch=2, action_labels="expert"),
+              tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoints" / "final.safetensors").is_file()
 
 
 def test_a_policy_trains_on_an_images_dataset_and_acts_from_frames(tmp_path):
