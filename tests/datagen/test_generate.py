@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from dmg_envs.cli import app
 from dmg_envs.datagen import attempts as attempts_module
+from dmg_envs.datagen.attempts import policy_rng
 from dmg_envs.datagen.config import MAX_RUN_SEED, GenerationConfig, attempt_seed
 from dmg_envs.datagen.generate import default_work_dir, generate
 from dmg_envs.datagen.replay import replay_dataset
@@ -299,6 +300,11 @@ def test_action_noise_is_named_in_the_id_and_the_expert_corrects_it(isolated_dat
     noise = first[1].actions - expert[:-1]
     assert 0.04 < noise[:, :6].std() < 0.06 and np.abs(noise[:, :6].mean()) < 0.01
     np.testing.assert_array_equal(noise[:, 6], 0.0)
+    # Exactly the policy's own noise stream of the episode seed, as before expert actions were stored.
+    (meta,) = runs[1].storage.get_episode_metadata([0])
+    drawn = policy_rng(int(meta["seed"])).normal(0.0, 0.05, size=(len(first[1].actions), 6))
+    np.testing.assert_array_equal(first[1].actions[:, :6],
+                                  np.clip(expert[:-1, :6] + drawn, -1.0, 1.0).astype(np.float32))
     assert "expert_action" not in (first[0].infos or {})
     assert dataset_content_hash(noisy.dataset_id) == runs[1].storage.metadata["dmg_generation"]["content_hash"]
     episode = Episode(seed=0, success=True, observations=first[1].observations, actions=first[1].actions,
