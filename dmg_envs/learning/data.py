@@ -47,6 +47,13 @@ class Demonstrations:
 ACTION_LABELS = ("executed", "expert")
 
 
+def check_action_labels(action_labels: str) -> None:
+    """Raise `InvalidConfigError` naming `action_labels` unless it is one of `ACTION_LABELS`."""
+    if action_labels not in ACTION_LABELS:
+        raise InvalidConfigError(f"action_labels={action_labels!r} is not valid; choose one of "
+                                 f"{', '.join(map(repr, ACTION_LABELS))}")
+
+
 def load_demonstrations(name: str, max_episodes: int | None = None, obs_keys: tuple[str, ...] | None = None,
                         action_labels: str = "executed") -> Demonstrations:
     """The episodes of the Minari dataset `name`, or of a source-demo file (a name like "stack_1", see
@@ -64,9 +71,7 @@ def load_demonstrations(name: str, max_episodes: int | None = None, obs_keys: tu
     the D-MG generator stores when it adds action noise: DART's labels, the expert's correction in the states
     the noise led to) instead of the executed actions.
     """
-    if action_labels not in ACTION_LABELS:
-        raise InvalidConfigError(f"action_labels={action_labels!r} is not valid; choose one of "
-                                 f"{', '.join(map(repr, ACTION_LABELS))}")
+    check_action_labels(action_labels)
     from dmg_envs.datagen.sources import source_file
 
     source = source_file(name) or (Path(name) if name.endswith((".hdf5", ".h5")) else None)

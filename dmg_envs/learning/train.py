@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dmg_envs.errors import InvalidConfigError
-from dmg_envs.learning.data import ACTION_LABELS, Demonstrations, Normalizer, load_demonstrations
+from dmg_envs.learning.data import Demonstrations, Normalizer, check_action_labels, load_demonstrations
 from dmg_envs.learning.models import BCPolicyNetwork, PolicyConfig
 from dmg_envs.learning.policy import BCPolicy, save_policy
 
@@ -121,9 +121,7 @@ class TrainConfig:
         if architecture != "mlp" and self.obs_history != 1:
             raise InvalidConfigError(f"obs_history is for the MLP policies; {self.algorithm}'s LSTM remembers the "
                                      f"episode, got obs_history={self.obs_history}")
-        if self.action_labels not in ACTION_LABELS:
-            raise InvalidConfigError(f"action_labels={self.action_labels!r} is not valid; choose one of "
-                                     f"{', '.join(map(repr, ACTION_LABELS))}")
+        check_action_labels(self.action_labels)
         if architecture == "mlp" and self.seq_length != 1:
             raise InvalidConfigError(f"{self.algorithm} acts on one observation; seq_length must be 1, got "
                                      f"{self.seq_length}")
