@@ -1,12 +1,12 @@
 """The leaderboard rows: each task's recipe (`RECIPES`) trained on each kind of data, evaluated with the protocol.
 
-For one task, each row's dataset is generated if it is missing (1,000 demos from the shipped source demo;
-again if a row on expert labels finds it written before the generator stored them),
+For one task, each row's dataset is generated if it is missing (the count the row names, else --num-demos,
+1,000, from the shipped source demo; again if a row on expert labels finds it written before the generator stored them),
 a policy is trained per training seed (a run folder that already holds a finished run of the same config
 is reused, so an interrupted benchmark resumes), both the final and the best checkpoints are evaluated in every
 condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the table.
 
-    python benchmarks/bench_leaderboard.py --task stack                      # every row, 3 seeds
+    python benchmarks/bench_leaderboard.py --task stack                      # DEFAULT_ROWS, 3 seeds
     python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow --seeds 0
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-static,dmp-mixed
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-mixed --seeds 1 --train-only  # in parallel
@@ -26,22 +26,28 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# row: (generator, dynamics presets: --num-demos split evenly between them, action noise: None the
-# generator's own, the actions trained on: "executed" or "expert", the D-MG expert's before its noise)
-# -- generator None: the shipped source demo alone
+# row: (generator, dynamics presets: the row's demos split evenly between them, action noise: None the
+# generator's own, the actions trained on: "executed" or "expert", the D-MG expert's before its noise,
+# demos: None --num-demos) -- generator None: the shipped source demo alone
 ROWS = {
-    "source": (None, (), None, "executed"),
-    "mimicgen-static": ("mimicgen", ("static",), None, "executed"),
-    "dmp-static": ("dmp", ("static",), None, "executed"),
-    "dmp-slow": ("dmp", ("slow",), None, "executed"),
-    "dmp-mixed": ("dmp", ("slow", "fast"), None, "executed"),
+    "source": (None, (), None, "executed", None),
+    "mimicgen-static": ("mimicgen", ("static",), None, "executed", None),
+    "mimicgen-static2000": ("mimicgen", ("static",), None, "executed", 2000),
+    "dmp-static": ("dmp", ("static",), None, "executed", None),
+    "dmp-slow": ("dmp", ("slow",), None, "executed", None),
+    "dmp-mixed": ("dmp", ("slow", "fast"), None, "executed", None),
     # MimicGen's action noise, corrected in closed loop
-    "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05, "executed"),
+    "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05, "executed", None),
     # on MugDrawer: more robust to motion, less precise
-    "dmp-mixed-noise10": ("dmp", ("slow", "fast"), 0.10, "executed"),
+    "dmp-mixed-noise10": ("dmp", ("slow", "fast"), 0.10, "executed", None),
     # labelled with the expert's corrections instead of the noisy actions (DART)
-    "dmp-slow-noise10-expert": ("dmp", ("slow",), 0.10, "expert"),
+    "dmp-slow-noise10-expert": ("dmp", ("slow",), 0.10, "expert", None),
+    # the same on more demos (a dataset's first demos are the smaller rows' demos)
+    "dmp-slow2000-noise10-expert": ("dmp", ("slow",), 0.10, "expert", 2000),
+    "dmp-slow4000-noise10-expert": ("dmp", ("slow",), 0.10, "expert", 4000),
 }
+# every task's rows (Stack's leaderboard); the Makefile names MugDrawer's others
+DEFAULT_ROWS = ("source", "mimicgen-static", "dmp-static", "dmp-slow", "dmp-mixed", "dmp-mixed-noise05")
 
 # Each task's TrainConfig fields. BC-RNN on whole episodes learns Stack (87 steps) in 3,000 steps; on
 # MugDrawer (300 steps, four subtasks) it stayed near 0 %, and BC-MLP-GMM one action at a time stalled where
@@ -81,7 +87,7 @@ def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int, act
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="stack")
-    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {list(ROWS)}")
+    parser.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated, of {list(ROWS)}")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--algorithm", help="default: the task's recipe")
     parser.add_argument("--epochs", type=int, help="default: the task's recipe")
@@ -121,8 +127,8 @@ def main() -> None:
     for row in args.rows.split(","):
         if row not in ROWS:
             sys.exit(f"unknown row {row!r}; choose from {list(ROWS)}")
-        generator, presets, noise, labels = ROWS[row]
-        per_preset = args.num_demos // max(len(presets), 1)
+        generator, presets, noise, labels, demos = ROWS[row]
+        per_preset = (demos or args.num_demos) // max(len(presets), 1)
         dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset, noise, labels)
                            for dynamics in presets)
         dataset = dataset or f"{args.task}_1"
