@@ -1,7 +1,8 @@
 """The leaderboard rows: each task's recipe (`RECIPES`) trained on each kind of data, evaluated with the protocol.
 
 For one task, each row's dataset is generated if it is missing (the count the row names, else --num-demos,
-1,000, from the shipped source demo; again if a row on expert labels finds it written before the generator stored them),
+1,000, from the shipped source demo; again if a row on expert labels finds it written before the generator
+stored them),
 a policy is trained per training seed (a run folder that already holds a finished run of the same config
 is reused, so an interrupted benchmark resumes), both the final and the best checkpoints are evaluated in every
 condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the table.
@@ -24,29 +25,39 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
-# row: (generator, dynamics presets: the row's demos split evenly between them, action noise: None the
-# generator's own, the actions trained on: "executed" or "expert", the D-MG expert's before its noise,
-# demos: None --num-demos) -- generator None: the shipped source demo alone
+
+
+class Row(NamedTuple):
+    """One kind of training data. generator None: the shipped source demo alone."""
+
+    generator: str | None
+    presets: tuple[str, ...] = ()  # dynamics presets; the row's demos are split evenly between them
+    noise: float | None = None  # action noise; None: the generator's own
+    labels: str = "executed"  # the actions trained on: "executed", or "expert" (the D-MG expert's before its noise)
+    demos: int | None = None  # None: --num-demos
+
+
 ROWS = {
-    "source": (None, (), None, "executed", None),
-    "mimicgen-static": ("mimicgen", ("static",), None, "executed", None),
-    "mimicgen-static2000": ("mimicgen", ("static",), None, "executed", 2000),
-    "dmp-static": ("dmp", ("static",), None, "executed", None),
-    "dmp-slow": ("dmp", ("slow",), None, "executed", None),
-    "dmp-mixed": ("dmp", ("slow", "fast"), None, "executed", None),
+    "source": Row(None),
+    "mimicgen-static": Row("mimicgen", ("static",)),
+    "mimicgen-static2000": Row("mimicgen", ("static",), demos=2000),
+    "dmp-static": Row("dmp", ("static",)),
+    "dmp-slow": Row("dmp", ("slow",)),
+    "dmp-mixed": Row("dmp", ("slow", "fast")),
     # MimicGen's action noise, corrected in closed loop
-    "dmp-mixed-noise05": ("dmp", ("slow", "fast"), 0.05, "executed", None),
+    "dmp-mixed-noise05": Row("dmp", ("slow", "fast"), noise=0.05),
     # on MugDrawer: more robust to motion, less precise
-    "dmp-mixed-noise10": ("dmp", ("slow", "fast"), 0.10, "executed", None),
+    "dmp-mixed-noise10": Row("dmp", ("slow", "fast"), noise=0.10),
     # labelled with the expert's corrections instead of the noisy actions (DART)
-    "dmp-slow-noise10-expert": ("dmp", ("slow",), 0.10, "expert", None),
+    "dmp-slow-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert"),
     # the same on more demos (a dataset's first demos are the smaller rows' demos)
-    "dmp-slow2000-noise10-expert": ("dmp", ("slow",), 0.10, "expert", 2000),
-    "dmp-slow4000-noise10-expert": ("dmp", ("slow",), 0.10, "expert", 4000),
+    "dmp-slow2000-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=2000),
+    "dmp-slow4000-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=4000),
 }
-# every task's rows (Stack's leaderboard); the Makefile names MugDrawer's others
+# the rows run without --rows (Stack's leaderboard); the Makefile names MugDrawer's
 DEFAULT_ROWS = ("source", "mimicgen-static", "dmp-static", "dmp-slow", "dmp-mixed", "dmp-mixed-noise05")
 
 # Each task's TrainConfig fields. BC-RNN on whole episodes learns Stack (87 steps) in 3,000 steps; on
@@ -100,7 +111,7 @@ def main() -> None:
     parser.add_argument("--train-only", action="store_true", help="train the runs and stop (e.g. one seed per "
                         "process); a later run without it evaluates them")
     parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--num-demos", type=int, default=1000)
+    parser.add_argument("--num-demos", type=int, default=1000, help="demos of a row that names no count")
     parser.add_argument("--conditions", default="static,dmg-paper,slow,fast")
     parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache" / "dmg-envs" / "leaderboard")
     parser.add_argument("--entries", type=Path, default=ROOT / "leaderboard" / "entries")
@@ -128,7 +139,7 @@ def main() -> None:
         if row not in ROWS:
             sys.exit(f"unknown row {row!r}; choose from {list(ROWS)}")
         generator, presets, noise, labels, demos = ROWS[row]
-        per_preset = (demos or args.num_demos) // max(len(presets), 1)
+        per_preset = (args.num_demos if demos is None else demos) // max(len(presets), 1)
         dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset, noise, labels)
                            for dynamics in presets)
         dataset = dataset or f"{args.task}_1"
