@@ -152,14 +152,15 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: str | Path) -> dic
     """Write `LEADERBOARD.md`, `leaderboard.csv` and `robustness.png` in `out_dir`, one table per env."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    columns = ["env_id", "policy", "data", "dataset_id", "checkpoint", "seeds", "episodes"]
+    columns = ["env_id", "policy", "data", "dataset_id", "budget", "checkpoint", "seeds", "episodes"]
     stats = ("success_mean", "success_std", "success_at_end_mean")
     columns += [f"{condition}_{stat}" for condition in CONDITIONS for stat in stats]
     columns += ["train_wall_time_s", "eval_wall_time_s", "machine"]
     rows = []
     for entry in entries:
         row = {"env_id": entry["env_id"], "policy": entry["policy"], "data": _data(entry),
-               "dataset_id": entry["dataset"]["id"], "checkpoint": entry["evaluation"]["checkpoint"],
+               "dataset_id": entry["dataset"]["id"], "budget": entry["training"]["budget"],
+               "checkpoint": entry["evaluation"]["checkpoint"],
                "seeds": len(entry["training"]["seeds"]), "episodes": entry["evaluation"]["episodes_per_condition"],
                "train_wall_time_s": round(entry["training"]["wall_time_s"], 1),
                "eval_wall_time_s": round(entry["evaluation"]["wall_time_s"], 1), "machine": entry["machine"]}
@@ -178,12 +179,12 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: str | Path) -> dic
              "same fixed evaluation episodes per condition (`dmg eval`; protocol in the README). Written by "
              "`dmg leaderboard` from `leaderboard/entries/`; do not edit by hand.", ""]
     for env_id in sorted({entry["env_id"] for entry in entries}):
-        lines += [f"## {env_id}", "", "| policy | training data | checkpoint | seeds x episodes | "
+        lines += [f"## {env_id}", "", "| policy | training data | budget | checkpoint | seeds x episodes | "
                   + " | ".join(CONDITIONS) + " | train time | eval time |",
-                  "|---|---|---|---|" + "---|" * len(CONDITIONS) + "---|---|"]
+                  "|---|---|---|---|---|" + "---|" * len(CONDITIONS) + "---|---|"]
         for entry in (e for e in entries if e["env_id"] == env_id):
             lines.append(f"| {entry['policy']}{'' if follows_protocol(entry) else ' †'} | {_data(entry)} | "
-                         f"{entry['evaluation']['checkpoint']} | "
+                         f"{entry['training']['budget']} | {entry['evaluation']['checkpoint']} | "
                          f"{len(entry['training']['seeds'])} x {entry['evaluation']['episodes_per_condition']} | "
                          + " | ".join(_rate(entry, c) for c in CONDITIONS)
                          + f" | {entry['training']['wall_time_s'] / 60:.1f} min | "
@@ -204,9 +205,10 @@ def _plot_robustness(entries: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     env_ids = sorted({entry["env_id"] for entry in entries}) or ["(no entries)"]
-    # One line per policy and dataset: the final checkpoint's, or the best one's where only that was evaluated.
+    # One line per policy, training data and budget: the final checkpoint's, or the best one's where only that
+    # was evaluated.
     def recipe(e):
-        return e["env_id"], e["policy"], e["dataset"]["id"]
+        return e["env_id"], e["policy"], _data(e), e["training"]["budget"]
 
     finals = {recipe(e) for e in entries if e["evaluation"]["checkpoint"] == "final"}
     shown = [e for e in entries if e["evaluation"]["checkpoint"] == "final" or recipe(e) not in finals]

@@ -78,12 +78,13 @@ def test_valid_entries_render_as_table_csv_and_plot(tmp_path, entry):
         (tmp_path / "entries" / f"{name}.json").write_text(json.dumps(item))
     written = write_leaderboard(load_entries(tmp_path / "entries"), tmp_path / "out")
     table = written["markdown"].read_text()
-    assert "| BC-RNN-GMM | 1000 D-MG demos, slow (from 1 source) | final | 3 x 50 | 98.0 ± 1.0 |" in table
+    assert f"| BC-RNN-GMM | 1000 D-MG demos, slow (from 1 source) | {BUDGET} | final | 3 x 50 | 98.0 ± 1.0 |" in table
     # The source-only entry skipped two conditions: marked as off-protocol.
-    assert "| BC-RNN-GMM † | 1 source demo alone | final | 3 x 50 | 2.0 ± 1.0 | - | 0.0 ± 1.0 | - |" in table
+    assert f"| BC-RNN-GMM † | 1 source demo alone | {BUDGET} | final | 3 x 50 | 2.0 ± 1.0 | - | 0.0 ± 1.0 | - |" in table
     assert "† evaluated with less than the full protocol" in table
     rows = list(csv.DictReader(written["csv"].open()))
     assert [row["dataset_id"] for row in rows] == ["dmg/stack/dmp-slow-v0", "source:stack_1"]
+    assert rows[0]["budget"] == BUDGET
     assert float(rows[0]["fast_success_mean"]) == pytest.approx(0.6) and rows[1]["fast_success_mean"] == ""
     assert written["plot"].read_bytes()[:4] == b"\x89PNG"
 
