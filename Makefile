@@ -64,7 +64,9 @@ bench: install
 # The leaderboard's rows (hours on 2 cores): datasets, each task's recipe per training seed, the protocol, the table.
 leaderboard: install
 	$(PY) benchmarks/bench_leaderboard.py --task stack
-	$(PY) benchmarks/bench_leaderboard.py --task mug_drawer --rows source,mimicgen-static,dmp-static,dmp-mixed,dmp-mixed-noise05,dmp-mixed-noise10,dmp-slow-noise10-expert,mimicgen-static2000,dmp-slow2000-noise10-expert,dmp-slow4000-noise10-expert
+	$(PY) benchmarks/bench_leaderboard.py --task mug_drawer
+	$(PY) benchmarks/bench_leaderboard.py --task tray_lift
+	$(PY) benchmarks/bench_leaderboard.py --task pouring
 	$(PY) benchmarks/bench_sac.py
 	$(VENV)/bin/dmg leaderboard
 

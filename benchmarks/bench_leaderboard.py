@@ -7,7 +7,7 @@ a policy is trained per training seed (a run folder that already holds a finishe
 is reused, so an interrupted benchmark resumes), both the final and the best checkpoints are evaluated in every
 condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the table.
 
-    python benchmarks/bench_leaderboard.py --task stack                      # DEFAULT_ROWS, 3 seeds
+    python benchmarks/bench_leaderboard.py --task stack                      # its TASK_ROWS, 3 seeds
     python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow --seeds 0
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-static,dmp-mixed
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-mixed --seeds 1 --train-only  # in parallel
@@ -31,13 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class Row(NamedTuple):
-    """One kind of training data. generator None: the shipped source demo alone."""
+    """One kind of training data, and where a row departs from its task's recipe, its budget. generator None: the
+    shipped source demo alone."""
 
     generator: str | None
     presets: tuple[str, ...] = ()  # dynamics presets; the row's demos are split evenly between them
     noise: float | None = None  # action noise; None: the generator's own
     labels: str = "executed"  # the actions trained on: "executed", or "expert" (the D-MG expert's before its noise)
     demos: int | None = None  # None: --num-demos
+    epochs: int | None = None  # None: the task's recipe (--epochs overrides both)
 
 
 ROWS = {
@@ -56,9 +58,19 @@ ROWS = {
     # the same on more demos (a dataset's first demos are the smaller rows' demos)
     "dmp-slow2000-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=2000),
     "dmp-slow4000-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=4000),
+    # trained longer (about 20 minutes a run alone), and MimicGen's data on the same budget
+    "dmp-slow2000-noise10-expert-50ep": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=2000, epochs=50),
+    "mimicgen-static2000-50ep": Row("mimicgen", ("static",), demos=2000, epochs=50),
 }
-# the rows run without --rows (Stack's leaderboard); the Makefile names MugDrawer's
-DEFAULT_ROWS = ("source", "mimicgen-static", "dmp-static", "dmp-slow", "dmp-mixed", "dmp-mixed-noise05")
+# each task's leaderboard rows, run without --rows (`make leaderboard` runs every task's)
+TASK_ROWS = {
+    "stack": ("source", "mimicgen-static", "dmp-static", "dmp-slow", "dmp-mixed", "dmp-mixed-noise05"),
+    "mug_drawer": ("source", "mimicgen-static", "dmp-static", "dmp-mixed", "dmp-mixed-noise05", "dmp-mixed-noise10",
+                   "dmp-slow-noise10-expert", "mimicgen-static2000", "dmp-slow2000-noise10-expert",
+                   "dmp-slow4000-noise10-expert", "mimicgen-static2000-50ep", "dmp-slow2000-noise10-expert-50ep"),
+    "tray_lift": ("source", "mimicgen-static", "dmp-static", "dmp-mixed"),
+    "pouring": ("source", "mimicgen-static", "dmp-static", "dmp-mixed"),
+}
 
 # Each task's TrainConfig fields. BC-RNN on whole episodes learns Stack (87 steps) in 3,000 steps; on
 # MugDrawer (300 steps, four subtasks) it stayed near 0 %, and BC-MLP-GMM one action at a time stalled where
@@ -98,7 +110,7 @@ def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int, act
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="stack")
-    parser.add_argument("--rows", default=",".join(DEFAULT_ROWS), help=f"comma-separated, of {list(ROWS)}")
+    parser.add_argument("--rows", help=f"comma-separated, of {list(ROWS)}; default: the task's (TASK_ROWS)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--algorithm", help="default: the task's recipe")
     parser.add_argument("--epochs", type=int, help="default: the task's recipe")
@@ -135,19 +147,24 @@ def main() -> None:
     seeds = [int(seed) for seed in args.seeds.split(",")]
     conditions = args.conditions.split(",")
     args.entries.mkdir(parents=True, exist_ok=True)
-    for row in args.rows.split(","):
+    if args.rows is None and args.task not in TASK_ROWS:
+        sys.exit(f"no leaderboard rows for task {args.task!r}; pass --rows")
+    for row in args.rows.split(",") if args.rows else TASK_ROWS[args.task]:
         if row not in ROWS:
             sys.exit(f"unknown row {row!r}; choose from {list(ROWS)}")
-        generator, presets, noise, labels, demos = ROWS[row]
+        generator, presets, noise, labels, demos, epochs = ROWS[row]
         per_preset = (args.num_demos if demos is None else demos) // max(len(presets), 1)
         dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset, noise, labels)
                            for dynamics in presets)
         dataset = dataset or f"{args.task}_1"
+        # a row's own epochs replace its task's recipe's, not an --epochs given on the command line
+        row_recipe = recipe if epochs is None or args.epochs is not None else {**recipe, "epochs": epochs}
         runs = []
         for seed in seeds:
             try:
                 config = TrainConfig(dataset=dataset, eval_every=args.eval_every, seed=seed,
-                                     max_episodes=per_preset if generator else None, action_labels=labels, **recipe)
+                                     max_episodes=per_preset if generator else None, action_labels=labels,
+                                     **row_recipe)
             except InvalidConfigError as error:
                 sys.exit(f"error: {error}")
             run_dir = args.work_dir / "runs" / args.task / config.run_name / row / f"seed{seed}"
