@@ -1,5 +1,5 @@
-"""The leaderboard: one JSON entry per (policy, dataset) evaluated with the protocol, validated against a
-documented schema, and rendered as LEADERBOARD.md, a CSV and the robustness plot.
+"""The leaderboard: one JSON entry per policy, training data and budget evaluated with the protocol, validated
+against a documented schema, and rendered as LEADERBOARD.md, a CSV and the robustness plot.
 
 Entry schema (version 1); every field is required unless marked optional:
 
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -201,27 +202,34 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: str | Path) -> dic
             "plot": out_dir / "robustness.png"}
 
 
+def robustness_lines(entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """The robustness plot's lines and their labels: one per policy, training data and budget, the final
+    checkpoint's, or the best one's where only that was evaluated. A budget is named where one policy was
+    trained on the same data for several."""
+    def line_key(e):
+        return e["env_id"], e["policy"], e["dataset"]["id"], _data(e), e["training"]["budget"]
+
+    finals = {line_key(e) for e in entries if e["evaluation"]["checkpoint"] == "final"}
+    shown = [e for e in entries if e["evaluation"]["checkpoint"] == "final" or line_key(e) not in finals]
+    budgets = Counter(line_key(e)[:-1] for e in shown)
+    return [(e, f"{e['policy']}: {_data(e)}"
+             + (f"; {e['training']['budget']}" if budgets[line_key(e)[:-1]] > 1 else "")
+             + ("" if e["evaluation"]["checkpoint"] == "final" else " (best checkpoint)")) for e in shown]
+
+
 def _plot_robustness(entries: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     env_ids = sorted({entry["env_id"] for entry in entries}) or ["(no entries)"]
-    # One line per policy, training data and budget: the final checkpoint's, or the best one's where only that
-    # was evaluated.
-    def recipe(e):
-        return e["env_id"], e["policy"], _data(e), e["training"]["budget"]
-
-    finals = {recipe(e) for e in entries if e["evaluation"]["checkpoint"] == "final"}
-    shown = [e for e in entries if e["evaluation"]["checkpoint"] == "final" or recipe(e) not in finals]
+    lines = robustness_lines(entries)
     figure = Figure(figsize=(7 * len(env_ids), 5.5))
     axes = figure.subplots(1, len(env_ids), squeeze=False)
     for axis, env_id in zip(axes[0], env_ids):
-        for entry in (e for e in shown if e["env_id"] == env_id):
+        for entry, label in ((e, label) for e, label in lines if e["env_id"] == env_id):
             conditions = entry["evaluation"]["conditions"]
             points = [(speed, conditions[c]) for c, speed in CONDITION_SPEEDS.items() if c in conditions]
             axis.errorbar([100 * s for s, _ in points], [100 * f["success_mean"] for _, f in points],
-                          yerr=[100 * f["success_std"] for _, f in points], marker="o", capsize=3,
-                          label=f"{entry['policy']}: {_data(entry)}"
-                          + ("" if entry["evaluation"]["checkpoint"] == "final" else " (best checkpoint)"))
+                          yerr=[100 * f["success_std"] for _, f in points], marker="o", capsize=3, label=label)
         axis.set_title(env_id)
         axis.set_xlabel("object speed [cm/s] (static, slow, fast)")
         axis.set_ylabel("success [%]")

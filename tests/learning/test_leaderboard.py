@@ -13,6 +13,7 @@ from dmg_envs.learning.leaderboard import (
     LeaderboardEntryError,
     load_entries,
     make_entry,
+    robustness_lines,
     validate_entry,
     write_leaderboard,
 )
@@ -80,7 +81,8 @@ def test_valid_entries_render_as_table_csv_and_plot(tmp_path, entry):
     table = written["markdown"].read_text()
     assert f"| BC-RNN-GMM | 1000 D-MG demos, slow (from 1 source) | {BUDGET} | final | 3 x 50 | 98.0 ± 1.0 |" in table
     # The source-only entry skipped two conditions: marked as off-protocol.
-    assert f"| BC-RNN-GMM † | 1 source demo alone | {BUDGET} | final | 3 x 50 | 2.0 ± 1.0 | - | 0.0 ± 1.0 | - |" in table
+    assert (f"| BC-RNN-GMM † | 1 source demo alone | {BUDGET} | final | 3 x 50 | 2.0 ± 1.0 | - | 0.0 ± 1.0 | - |"
+            in table)
     assert "† evaluated with less than the full protocol" in table
     rows = list(csv.DictReader(written["csv"].open()))
     assert [row["dataset_id"] for row in rows] == ["dmg/stack/dmp-slow-v0", "source:stack_1"]
@@ -109,3 +111,21 @@ def test_a_generator_with_its_own_action_noise_is_named_so(tmp_path):
                        {**DATASET, "generator": "dmp (action noise 0.05)"}, [0, 1, 2], 60.0, BUDGET)
     table = write_leaderboard([noisy], tmp_path)["markdown"].read_text()
     assert "| 1000 D-MG (action noise 0.05) demos, slow (from 1 source) |" in table
+
+
+def test_the_robustness_plot_draws_a_line_per_budget_and_names_budgets_only_where_they_differ(entry):
+    def evaluated(item, checkpoint, budget=BUDGET):
+        item = copy.deepcopy(item)
+        item["evaluation"]["checkpoint"], item["training"]["budget"] = checkpoint, budget
+        return item
+
+    longer = "60 epochs x 100 steps, batches of 16 whole episodes"
+    static = make_entry(report({"static": [1.0, 1.0, 1.0]}), "BC-RNN-GMM", {**DATASET, "dynamics": "static"},
+                        [0, 1, 2], 60.0, BUDGET)
+    entries = [evaluated(entry, "final"), evaluated(entry, "best"), evaluated(entry, "best", longer),
+               evaluated(static, "best")]
+    labels = [label for _, label in robustness_lines(entries)]
+    # A best checkpoint is drawn only where its policy, data and budget have no final one.
+    assert labels == [f"BC-RNN-GMM: 1000 D-MG demos, slow (from 1 source); {BUDGET}",
+                      f"BC-RNN-GMM: 1000 D-MG demos, slow (from 1 source); {longer} (best checkpoint)",
+                      "BC-RNN-GMM: 1000 D-MG demos, static (from 1 source) (best checkpoint)"]
