@@ -12,8 +12,10 @@ condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then 
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-static,dmp-mixed
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-mixed --seeds 1 --train-only  # in parallel
 
-Each task has its recipe (`RECIPES`: algorithm, budget, action chunk, observation history, gradient
-clipping); --algorithm, --epochs, --steps-per-epoch, --action-chunk and --obs-history override it.
+Each task has its leaderboard rows (`TASK_ROWS`, run without --rows) and its recipe (`RECIPES`: algorithm,
+budget, action chunk, observation history, gradient clipping); --algorithm, --epochs, --steps-per-epoch,
+--action-chunk and --obs-history override the recipe, and a row that names its demo count or epochs (`Row`)
+keeps them.
 
 Datasets and run folders (checkpoints) live under --work-dir, never in the repository.
 """
@@ -31,15 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class Row(NamedTuple):
-    """One kind of training data, and where a row departs from its task's recipe, its budget. generator None: the
-    shipped source demo alone."""
+    """One leaderboard row: its training data, and the epochs where it trains longer or shorter than its task's
+    recipe. generator None: the shipped source demo alone."""
 
     generator: str | None
     presets: tuple[str, ...] = ()  # dynamics presets; the row's demos are split evenly between them
     noise: float | None = None  # action noise; None: the generator's own
     labels: str = "executed"  # the actions trained on: "executed", or "expert" (the D-MG expert's before its noise)
     demos: int | None = None  # None: --num-demos
-    epochs: int | None = None  # None: the task's recipe (--epochs overrides both)
+    epochs: int | None = None  # None: the task's recipe or --epochs
 
 
 ROWS = {
@@ -58,7 +60,7 @@ ROWS = {
     # the same on more demos (a dataset's first demos are the smaller rows' demos)
     "dmp-slow2000-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=2000),
     "dmp-slow4000-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=4000),
-    # trained longer (about 20 minutes a run alone), and MimicGen's data on the same budget
+    # trained longer (20-23 minutes a run with a core of its own), and MimicGen's data on the same budget
     "dmp-slow2000-noise10-expert-50ep": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=2000, epochs=50),
     "mimicgen-static2000-50ep": Row("mimicgen", ("static",), demos=2000, epochs=50),
 }
@@ -113,7 +115,7 @@ def main() -> None:
     parser.add_argument("--rows", help=f"comma-separated, of {list(ROWS)}; default: the task's (TASK_ROWS)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--algorithm", help="default: the task's recipe")
-    parser.add_argument("--epochs", type=int, help="default: the task's recipe")
+    parser.add_argument("--epochs", type=int, help="for rows that name no epochs; default: the task's recipe")
     parser.add_argument("--steps-per-epoch", type=int, help="default: the task's recipe")
     parser.add_argument("--action-chunk", type=int, help="bc-mlp(-gmm) actions per observation; default: the "
                         "task's recipe")
@@ -148,23 +150,23 @@ def main() -> None:
     conditions = args.conditions.split(",")
     args.entries.mkdir(parents=True, exist_ok=True)
     if args.rows is None and args.task not in TASK_ROWS:
-        sys.exit(f"no leaderboard rows for task {args.task!r}; pass --rows")
-    for row in args.rows.split(",") if args.rows else TASK_ROWS[args.task]:
-        if row not in ROWS:
-            sys.exit(f"unknown row {row!r}; choose from {list(ROWS)}")
-        generator, presets, noise, labels, demos, epochs = ROWS[row]
-        per_preset = (args.num_demos if demos is None else demos) // max(len(presets), 1)
-        dataset = ",".join(ensure_dataset(args.task, generator, dynamics, per_preset, noise, labels)
-                           for dynamics in presets)
+        sys.exit(f"no leaderboard rows for task {args.task!r}; choose from {list(TASK_ROWS)} or pass --rows")
+    rows = TASK_ROWS[args.task] if args.rows is None else args.rows.split(",")
+    unknown = [row for row in rows if row not in ROWS]
+    if unknown:  # before any row trains for hours
+        sys.exit(f"unknown rows {unknown}; choose from {list(ROWS)}")
+    for row in rows:
+        spec = ROWS[row]
+        per_preset = (args.num_demos if spec.demos is None else spec.demos) // max(len(spec.presets), 1)
+        dataset = ",".join(ensure_dataset(args.task, spec.generator, dynamics, per_preset, spec.noise, spec.labels)
+                           for dynamics in spec.presets)
         dataset = dataset or f"{args.task}_1"
-        # a row's own epochs replace its task's recipe's, not an --epochs given on the command line
-        row_recipe = recipe if epochs is None or args.epochs is not None else {**recipe, "epochs": epochs}
         runs = []
         for seed in seeds:
             try:
                 config = TrainConfig(dataset=dataset, eval_every=args.eval_every, seed=seed,
-                                     max_episodes=per_preset if generator else None, action_labels=labels,
-                                     **row_recipe)
+                                     max_episodes=per_preset if spec.generator else None, action_labels=spec.labels,
+                                     **{**recipe, **({} if spec.epochs is None else {"epochs": spec.epochs})})
             except InvalidConfigError as error:
                 sys.exit(f"error: {error}")
             run_dir = args.work_dir / "runs" / args.task / config.run_name / row / f"seed{seed}"
