@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -204,27 +204,40 @@ def write_leaderboard(entries: list[dict[str, Any]], out_dir: str | Path) -> dic
 
 def robustness_lines(entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     """The robustness plot's lines and their labels: one per policy, training data and budget, the final
-    checkpoint's, or the best one's where only that was evaluated. A budget is named where one policy was
-    trained on the same data for several."""
+    checkpoint's, or the best one's where only that was evaluated. Where one policy was trained on the same
+    data for several budgets, a label names the parts of its budget that the others' lack."""
     def line_key(e):
         return e["env_id"], e["policy"], e["dataset"]["id"], _data(e), e["training"]["budget"]
 
     finals = {line_key(e) for e in entries if e["evaluation"]["checkpoint"] == "final"}
     shown = [e for e in entries if e["evaluation"]["checkpoint"] == "final" or line_key(e) not in finals]
-    budgets = Counter(line_key(e)[:-1] for e in shown)
-    return [(e, f"{e['policy']}: {_data(e)}"
-             + (f"; {e['training']['budget']}" if budgets[line_key(e)[:-1]] > 1 else "")
+    budgets = defaultdict(set)
+    for e in shown:
+        budgets[line_key(e)[:-1]].add(e["training"]["budget"])
+
+    def budget_label(e):
+        siblings = budgets[line_key(e)[:-1]]
+        if len(siblings) == 1:
+            return ""
+        shared = set.intersection(*(set(budget.split(", ")) for budget in siblings))
+        return "; " + ", ".join(part for part in e["training"]["budget"].split(", ") if part not in shared)
+
+    return [(e, f"{e['policy']}: {_data(e)}{budget_label(e)}"
              + ("" if e["evaluation"]["checkpoint"] == "final" else " (best checkpoint)")) for e in shown]
 
 
 def _plot_robustness(entries: list[dict[str, Any]], path: Path) -> None:
+    from matplotlib import colormaps
     from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     env_ids = sorted({entry["env_id"] for entry in entries}) or ["(no entries)"]
     lines = robustness_lines(entries)
-    figure = Figure(figsize=(7 * len(env_ids), 5.5))
-    axes = figure.subplots(1, len(env_ids), squeeze=False)
-    for axis, env_id in zip(axes[0], env_ids):
+    # One env a row, its legend on the right: labels are long, and a task may have twenty lines.
+    figure = Figure(figsize=(13, 3.6 * len(env_ids)))
+    axes = figure.subplots(len(env_ids), 1, squeeze=False)
+    figure.subplots_adjust(left=0.06, right=0.36, hspace=0.45)
+    for axis, env_id in zip(axes[:, 0], env_ids):
+        axis.set_prop_cycle(color=colormaps["tab20"].colors)
         for entry, label in ((e, label) for e, label in lines if e["env_id"] == env_id):
             conditions = entry["evaluation"]["conditions"]
             points = [(speed, conditions[c]) for c, speed in CONDITION_SPEEDS.items() if c in conditions]
@@ -234,9 +247,8 @@ def _plot_robustness(entries: list[dict[str, Any]], path: Path) -> None:
         axis.set_xlabel("object speed [cm/s] (static, slow, fast)")
         axis.set_ylabel("success [%]")
         axis.set_ylim(-3, 103)
-        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, frameon=False)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
+        axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), ncol=1, frameon=False)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
 
 
 def make_entry(report: dict[str, Any], policy: str, dataset: dict[str, Any], training_seeds: list[int],

@@ -113,7 +113,7 @@ def test_a_generator_with_its_own_action_noise_is_named_so(tmp_path):
     assert "| 1000 D-MG (action noise 0.05) demos, slow (from 1 source) |" in table
 
 
-def test_the_robustness_plot_draws_a_line_per_budget_and_names_budgets_only_where_they_differ(entry):
+def test_the_robustness_plot_draws_a_line_per_budget_and_names_budgets_where_they_differ(entry):
     def evaluated(item, checkpoint, budget=BUDGET):
         item = copy.deepcopy(item)
         item["evaluation"]["checkpoint"], item["training"]["budget"] = checkpoint, budget
@@ -126,6 +126,6 @@ def test_the_robustness_plot_draws_a_line_per_budget_and_names_budgets_only_wher
                evaluated(static, "best")]
     labels = [label for _, label in robustness_lines(entries)]
     # A best checkpoint is drawn only where its policy, data and budget have no final one.
-    assert labels == [f"BC-RNN-GMM: 1000 D-MG demos, slow (from 1 source); {BUDGET}",
-                      f"BC-RNN-GMM: 1000 D-MG demos, slow (from 1 source); {longer} (best checkpoint)",
+    assert labels == ["BC-RNN-GMM: 1000 D-MG demos, slow (from 1 source); 30 epochs x 100 steps",
+                      "BC-RNN-GMM: 1000 D-MG demos, slow (from 1 source); 60 epochs x 100 steps (best checkpoint)",
                       "BC-RNN-GMM: 1000 D-MG demos, static (from 1 source) (best checkpoint)"]
