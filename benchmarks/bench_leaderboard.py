@@ -60,7 +60,7 @@ ROWS = {
     # the same on more demos (a dataset's first demos are the smaller rows' demos)
     "dmp-slow2000-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=2000),
     "dmp-slow4000-noise10-expert": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=4000),
-    # trained longer (20-23 minutes a run with a core of its own), and MimicGen's data on the same budget
+    # trained longer (about 20 minutes a run alone on 2 cores), and MimicGen's data on the same budget
     "dmp-slow2000-noise10-expert-50ep": Row("dmp", ("slow",), noise=0.10, labels="expert", demos=2000, epochs=50),
     "mimicgen-static2000-50ep": Row("mimicgen", ("static",), demos=2000, epochs=50),
 }
