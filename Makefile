@@ -61,7 +61,7 @@ bench: install
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_images.py
 
-# The leaderboard's rows (hours on 2 cores): datasets, each task's recipe per training seed, the protocol, the table.
+# The leaderboard's rows (a day or more on 2 cores): datasets, each task's recipe per training seed, the protocol, the table.
 leaderboard: install
 	$(PY) benchmarks/bench_leaderboard.py --task stack
 	$(PY) benchmarks/bench_leaderboard.py --task mug_drawer
