@@ -1,5 +1,6 @@
-"""The leaderboard: one JSON entry per policy, training data and budget evaluated with the protocol, validated
-against a documented schema, and rendered as LEADERBOARD.md, a CSV and the robustness plot.
+"""The leaderboard: one JSON entry per policy, training data, budget and checkpoint evaluated with the
+protocol, validated against a documented schema, and rendered as LEADERBOARD.md, a CSV and the robustness
+plot.
 
 Entry schema (version 1); every field is required unless marked optional:
 
