@@ -2,10 +2,10 @@
 
 For one task, each row's dataset is generated if it is missing (the count the row names, else --num-demos,
 1,000, from the shipped source demo; again if a row on expert labels finds it written before the generator
-stored them),
-a policy is trained per training seed (a run folder that already holds a finished run of the same config
-is reused, so an interrupted benchmark resumes), both the final and the best checkpoints are evaluated in every
-condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the table.
+stored them), a policy is trained per training seed (a run folder that already holds a finished run of the
+same config is reused, so an interrupted benchmark resumes), both the final and the best checkpoints are
+evaluated in every condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the
+table.
 
     python benchmarks/bench_leaderboard.py --task stack                      # its TASK_ROWS, 3 seeds
     python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow --seeds 0
@@ -161,12 +161,13 @@ def main() -> None:
         dataset = ",".join(ensure_dataset(args.task, spec.generator, dynamics, per_preset, spec.noise, spec.labels)
                            for dynamics in spec.presets)
         dataset = dataset or f"{args.task}_1"
+        row_recipe = recipe if spec.epochs is None else {**recipe, "epochs": spec.epochs}
         runs = []
         for seed in seeds:
             try:
                 config = TrainConfig(dataset=dataset, eval_every=args.eval_every, seed=seed,
                                      max_episodes=per_preset if spec.generator else None, action_labels=spec.labels,
-                                     **{**recipe, **({} if spec.epochs is None else {"epochs": spec.epochs})})
+                                     **row_recipe)
             except InvalidConfigError as error:
                 sys.exit(f"error: {error}")
             run_dir = args.work_dir / "runs" / args.task / config.run_name / row / f"seed{seed}"

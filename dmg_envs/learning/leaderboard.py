@@ -207,17 +207,20 @@ def robustness_lines(entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any]
     """The robustness plot's lines and their labels: one per policy, training data and budget, the final
     checkpoint's, or the best one's where only that was evaluated. Where one policy was trained on the same
     data for several budgets, a label names the parts of its budget that the others' lack."""
+    def trained_on(e):  # one policy on one training data
+        return e["env_id"], e["policy"], e["dataset"]["id"], _data(e)
+
     def line_key(e):
-        return e["env_id"], e["policy"], e["dataset"]["id"], _data(e), e["training"]["budget"]
+        return *trained_on(e), e["training"]["budget"]
 
     finals = {line_key(e) for e in entries if e["evaluation"]["checkpoint"] == "final"}
     shown = [e for e in entries if e["evaluation"]["checkpoint"] == "final" or line_key(e) not in finals]
     budgets = defaultdict(set)
     for e in shown:
-        budgets[line_key(e)[:-1]].add(e["training"]["budget"])
+        budgets[trained_on(e)].add(e["training"]["budget"])
 
     def budget_label(e):
-        siblings = budgets[line_key(e)[:-1]]
+        siblings = budgets[trained_on(e)]
         if len(siblings) == 1:
             return ""
         shared = set.intersection(*(set(budget.split(", ")) for budget in siblings))
