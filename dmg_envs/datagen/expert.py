@@ -242,6 +242,14 @@ class ArmExpert:
                 return
         self.start(self.index)
 
+    def progress(self, running: bool, index: int) -> int:
+        """The source-demo step this arm's replay has reached: where its running subtask's phase stands, or
+        the start of subtask `index` it waits to start."""
+        if not running:
+            return self.plans[index].segment.start
+        plan = self.plans[self.index]
+        return plan.segment.start + self._demo_step(plan)
+
     def _demo_step(self, plan: _SubtaskPlan) -> int:
         """The demo step that the current phase stands for (the DMP has just been stepped)."""
         dmp = plan.dmp.position
@@ -287,10 +295,12 @@ class DMPExpert(gym.Wrapper):
     signal has fired; an arm's last one ends with the episode.
 
     Two arms: each runs its own queue of subtasks, scheduled by kind (`SubtaskSchedule`): a sequential
-    subtask waits until its partner has ended; the two halves of a coordination subtask start on the same
-    step, with DMPs of the same duration (the segments are aligned), and end on the same step. Each arm
-    follows the reference in its own frame, held only while that arm touches it: a tray held by one arm
-    and moved still moves the other arm's goal. An arm waiting to start holds still.
+    subtask waits until its partner has ended and the partner's arm has got as far as it had in the demo
+    when this arm set off (the demo's own wait is not replayed, `trim_waits`: the arm waits once); the
+    two halves of a coordination subtask start on the same step, with DMPs of the same duration (the
+    segments are aligned), and end on the same step. Each arm follows the reference in its own frame,
+    held only while that arm touches it: a tray held by one arm and moved still moves the other arm's
+    goal. An arm waiting to start holds still.
 
     Recovery: a reference that jumps (more than 2 cm or 0.2 rad in a step) during the final approach
     (the DMP within 6 cm of its goal), or a pick whose DMP has converged without its signal firing,
@@ -316,8 +326,9 @@ class DMPExpert(gym.Wrapper):
         if task.control_mode != "delta":
             raise InvalidConfigError("DMPExpert drives the env with delta actions: make it with control_mode='delta'")
         self._task, self._dt = task, task.control_dt
-        self._schedule = SubtaskSchedule(task.subtask_spec)
         segments = segment_demo(demo, task.subtask_spec)
+        self._schedule = SubtaskSchedule(task.subtask_spec, set_off={segment.name: segment.start for arm_segments
+                                                                     in segments.values() for segment in arm_segments})
         self._arms = {arm: ArmExpert(task, arm, demo, segments[arm], self._dt, num_basis, alpha) for arm in task.arms}
         self.position_tolerance, self.rotation_tolerance = position_tolerance, rotation_tolerance
 
@@ -387,8 +398,11 @@ class DMPExpert(gym.Wrapper):
 
     # ------------------------------------------------------------------ internals
     def _start_ready(self) -> None:
-        for arm in self._schedule.start_ready():
-            self._arms[arm].start(self._schedule.index[arm])
+        schedule = self._schedule
+        progress = {arm: expert.progress(schedule.running[arm], schedule.index[arm])
+                    for arm, expert in self._arms.items()}
+        for arm in schedule.start_ready(progress):
+            self._arms[arm].start(schedule.index[arm])
 
     def _report(self) -> dict[str, Any]:
         report = {}

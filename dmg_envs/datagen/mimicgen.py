@@ -33,11 +33,13 @@ BOUNDARY_OFFSET = (10, 20)  # [steps] added to each subtask's end, drawn per att
 def offset_boundaries(segments: list[Segment], rng: np.random.Generator,
                       offset: tuple[int, int] = BOUNDARY_OFFSET) -> list[Segment]:
     """The segments with every inner boundary moved later by a random offset in [offset[0], offset[1]]
-    steps, but never onto or past the next boundary: every segment keeps at least one step."""
+    steps, but never onto or past the next boundary: every segment keeps at least one step. A segment that
+    starts after its predecessor's end (a sequential subtask without the demo's wait, `trim_waits`) starts
+    there still, or at the shifted end if that is later."""
     ends = [segment.end for segment in segments]
     shifted = [min(end + int(rng.integers(offset[0], offset[1] + 1)), ends[i + 1] - 1) if i < len(ends) - 1 else end
                for i, end in enumerate(ends)]
-    starts = [segments[0].start] + shifted[:-1]
+    starts = [segments[0].start] + [max(segment.start, end) for segment, end in zip(segments[1:], shifted)]
     return [replace(segment, start=start, end=end) for segment, start, end in zip(segments, starts, shifted)]
 
 
@@ -47,7 +49,8 @@ class MimicGenPolicy:
     The same upright reference frames and symmetric-pose choice as `DMPExpert` are used, so that the two
     generators differ only in how they move (poses transformed once and replayed vs DMPs in a frame that
     follows the reference every step). Two arms: each replays its own segments, scheduled by kind as the
-    expert's (`SubtaskSchedule`); both halves of a coordination subtask keep one boundary offset, so they
+    expert's (`SubtaskSchedule`, a sequential subtask waiting until its partner's arm has got as far as in
+    the demo when this arm set off); both halves of a coordination subtask keep one boundary offset, so they
     replay the same number of steps from the same step. An arm waiting to start holds still.
     """
 
@@ -58,7 +61,8 @@ class MimicGenPolicy:
         segments = segment_demo(demo, task.subtask_spec)
         self._segments = align_coordination({arm: offset_boundaries(segments[arm], rng) for arm in task.arms},
                                             task.subtask_spec)
-        self._schedule = SubtaskSchedule(task.subtask_spec)
+        self._schedule = SubtaskSchedule(task.subtask_spec, set_off={
+            segment.name: segment.start for arm_segments in self._segments.values() for segment in arm_segments})
         self.reset()
 
     def reset(self) -> None:
@@ -95,9 +99,17 @@ class MimicGenPolicy:
     def __call__(self, obs) -> np.ndarray:
         schedule = self._schedule
         schedule.finish({arm: self._cursors[arm] >= len(self._plans[arm]) for arm in schedule.arms})
-        for arm in schedule.start_ready():
+        for arm in schedule.start_ready({arm: self._progress(arm) for arm in schedule.arms}):
             self._plan_segment(arm, schedule.index[arm])
         return np.concatenate([self._arm_action(arm) for arm in schedule.arms])
+
+    def _progress(self, arm: str) -> int:
+        """The source-demo step `arm`'s replay has reached: the start of the subtask it waits to start, or
+        the demo step its running subtask's last replayed target stands for."""
+        segment = self._segments[arm][self._schedule.index[arm]]
+        if not self._schedule.running[arm]:
+            return segment.start
+        return min(segment.start + max(self._cursors[arm] - INTERPOLATION_STEPS, 0), segment.end)
 
     def _arm_action(self, arm: str) -> np.ndarray:
         plan, cursor = self._plans[arm], self._cursors[arm]

@@ -1,7 +1,9 @@
 """When each arm runs which subtask, by DexMimicGen's kinds; shared by the DMP expert and the baseline.
 
 - parallel: an arm starts its next subtask as soon as it ended its previous one;
-- sequential: it also waits until its partner (the other arm's subtask) has ended;
+- sequential: it also waits until its partner (the other arm's subtask) has ended and, given where the arm
+  set off in the source demo (`set_off`), until the partner's arm has got as far through its own replay
+  as it had in the demo then (the pouring arm has put its cup back, as when the bowl arm set off);
 - coordination: both halves start on the same step, once both arms have reached them, and end on the
   same step, once both arms are done with them.
 An arm's last subtask ends with the episode.
@@ -15,15 +17,19 @@ from dmg_envs.envs.task import Subtask
 class SubtaskSchedule:
     """The subtask each arm is at, and whether it is running it or waiting to start it.
 
-    The generator calls `start_ready()` after a reset and after every step's `finish(...)`, and starts
-    the subtasks it returns; between the two, an arm that waits holds still.
+    The generator calls `start_ready(progress)` after a reset and after every step's `finish(...)`, and
+    starts the subtasks it returns; between the two, an arm that waits holds still.
 
     Args:
         subtask_spec: the task's subtasks per arm (`env.unwrapped.subtask_spec`).
+        set_off: per sequential subtask, the source-demo step at which its arm set off for it (its segment's
+            start, `trim_waits`); it starts only once its partner's arm has reached that demo step too.
+            None: it starts as soon as its partner has ended.
     """
 
-    def __init__(self, subtask_spec: dict[str, tuple[Subtask, ...]]):
+    def __init__(self, subtask_spec: dict[str, tuple[Subtask, ...]], set_off: dict[str, int] | None = None):
         self.spec = subtask_spec
+        self.set_off = dict(set_off or {})
         self.arms = tuple(subtask_spec)
         self._arm_of = {subtask.name: (arm, index) for arm, subtasks in subtask_spec.items()
                         for index, subtask in enumerate(subtasks)}
@@ -47,15 +53,19 @@ class SubtaskSchedule:
         arm, index = self._arm_of[name]
         return self.index[arm] > index
 
-    def start_ready(self) -> list[str]:
-        """The waiting arms that start their current subtask now (marked running)."""
+    def start_ready(self, progress: dict[str, int] | None = None) -> list[str]:
+        """The waiting arms that start their current subtask now (marked running). `progress`: per arm, the
+        source-demo step its replay has reached (needed with `set_off`; missing arms count as not there)."""
         starting = []
         for arm in self.arms:
             if self.running[arm]:
                 continue
             subtask = self.current(arm)
             if subtask.kind == "sequential":
-                ready = self.ended(subtask.partner)
+                partner_arm = self._arm_of[subtask.partner][0]
+                there = subtask.name not in self.set_off or \
+                    (progress or {}).get(partner_arm, -1) >= self.set_off[subtask.name]
+                ready = self.ended(subtask.partner) and there
             elif subtask.kind == "coordination":  # both halves waiting at their start: both start now
                 partner_arm, partner_index = self._arm_of[subtask.partner]
                 ready = self.index[partner_arm] == partner_index and not self.running[partner_arm]

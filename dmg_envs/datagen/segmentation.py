@@ -11,6 +11,12 @@ import numpy as np
 from dmg_envs.datagen.source import SourceDemo
 from dmg_envs.envs.task import Subtask
 from dmg_envs.errors import DmgError
+from dmg_envs.sim.transforms import mat_to_quat
+
+# A TCP that moves less than this in a control step stands still.
+STILL_DISTANCE, STILL_ANGLE = 0.001, 0.01  # [m], [rad]
+# Standing still this long is a wait (for the partner), not a look or a grip (a few steps).
+WAIT_STEPS = 10  # [control steps]
 
 
 class SegmentationError(DmgError, ValueError):
@@ -42,7 +48,8 @@ class Segment:
 def segment_demo(demo: SourceDemo, subtask_spec: dict[str, tuple[Subtask, ...]]) -> dict[str, list[Segment]]:
     """Split `demo` per arm at the first step where each subtask's signal turns true (after the previous
     subtask ended); the last subtask of an arm runs to the end of the demo. The two halves of a
-    coordination subtask are then aligned (`align_coordination`)."""
+    coordination subtask are then aligned (`align_coordination`), and the demo's wait is cut from the start
+    of every sequential subtask (`trim_waits`)."""
     segments: dict[str, list[Segment]] = {}
     for arm, subtasks in subtask_spec.items():
         start, arm_segments = 0, []
@@ -66,7 +73,7 @@ def segment_demo(demo: SourceDemo, subtask_spec: dict[str, tuple[Subtask, ...]])
             arm_segments.append(Segment(arm, subtask.name, subtask.reference, start, end))
             start = end
         segments[arm] = arm_segments
-    return align_coordination(segments, subtask_spec)
+    return trim_waits(align_coordination(segments, subtask_spec), demo, subtask_spec)
 
 
 def align_coordination(segments: dict[str, list[Segment]], subtask_spec: dict[str, tuple[Subtask, ...]]
@@ -91,6 +98,40 @@ def align_coordination(segments: dict[str, list[Segment]], subtask_spec: dict[st
     return aligned
 
 
+def trim_waits(segments: dict[str, list[Segment]], demo: SourceDemo, subtask_spec: dict[str, tuple[Subtask, ...]]
+               ) -> dict[str, list[Segment]]:
+    """Start every sequential subtask where its arm, in the demo, last set off after standing still (for
+    `WAIT_STEPS` or more) before it first touched the subtask's reference: what the arm did before, such
+    as moving aside and waiting there for its partner, is dropped. The generators hold the arm still until
+    the partner's subtask has ended and the partner's arm has got as far as it had in the demo at this
+    start (`SubtaskSchedule`'s `set_off`); replaying the demo's own wait after that would make the arm wait
+    twice, the second time with nothing observable to tell when it ends. The steps dropped belong to no
+    segment."""
+    kinds = {subtask.name: subtask.kind for subtasks in subtask_spec.values() for subtask in subtasks}
+    trimmed = {arm: list(arm_segments) for arm, arm_segments in segments.items()}
+    for arm_segments in trimmed.values():
+        for index, segment in enumerate(arm_segments):
+            if kinds[segment.name] == "sequential":
+                arm_segments[index] = replace(segment, start=_end_of_wait(demo, segment))
+    return trimmed
+
+
+def _end_of_wait(demo: SourceDemo, segment: Segment) -> int:
+    """The first step after the segment's last still run of `WAIT_STEPS` or more actions that ends before
+    the arm first touches the reference; the segment's start if there is none."""
+    touched = np.flatnonzero(demo.touches[segment.arm][segment.reference][segment.start:segment.end + 1])
+    approach = touched[0] if len(touched) else segment.length  # actions before the first touch
+    poses = demo.eef_poses[segment.arm][segment.start:segment.start + approach + 1]
+    if len(poses) <= WAIT_STEPS:
+        return segment.start
+    quats = np.stack([mat_to_quat(pose[:3, :3]) for pose in poses])
+    turns = 2 * np.arccos(np.clip(np.abs(np.sum(quats[1:] * quats[:-1], axis=1)), 0.0, 1.0))
+    still = (np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1) < STILL_DISTANCE) & (turns < STILL_ANGLE)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], still.astype(int), [0]])))  # run starts and ends
+    ends = [end for begin, end in zip(edges[::2], edges[1::2]) if end - begin >= WAIT_STEPS]
+    return min(segment.start + int(ends[-1]), segment.end - 1) if ends else segment.start
+
+
 def _arm_of(segments: dict[str, list[Segment]], subtask: str | None) -> str:
     return next(arm for arm, arm_segments in segments.items() if any(s.name == subtask for s in arm_segments))
 
@@ -112,7 +153,8 @@ def load_annotation(path: str | Path, demo: SourceDemo, subtask_spec: dict[str, 
     """Segments from a hand annotation: JSON `{"robot0": [{"name": ..., "reference": ..., "end": step}, ...]}`.
 
     Each arm's entries follow each other; `end` values must increase and the last may be omitted (the
-    end of the demo). Names and references are checked against the task's `subtask_spec`.
+    end of the demo). Names and references are checked against the task's `subtask_spec`. As in
+    `segment_demo`, coordination halves are aligned and a sequential subtask starts after its arm's wait.
     """
     try:
         annotation = json.loads(Path(path).read_text())
@@ -139,4 +181,4 @@ def load_annotation(path: str | Path, demo: SourceDemo, subtask_spec: dict[str, 
         if start != demo.num_steps:
             raise SegmentationError(f"{arm}: the annotation stops at step {start}, the demo has {demo.num_steps}")
         segments[arm] = arm_segments
-    return align_coordination(segments, subtask_spec)
+    return trim_waits(align_coordination(segments, subtask_spec), demo, subtask_spec)

@@ -14,6 +14,10 @@ from dmg_envs.errors import InvalidConfigError, UnknownNameError
 if TYPE_CHECKING:
     from dmg_envs.envs.task import Subtask
 
+# An arm that may wait at the start of its subtask (for its partner) has set off once its TCP is this much
+# nearer the subtask's reference than when the subtask could start.
+SET_OFF_DISTANCE = 0.01  # [m]
+
 
 class EpisodeGate:
     """Decides, step by step, whether a perturbation may act.
@@ -22,10 +26,15 @@ class EpisodeGate:
         probability: chance that an episode is perturbed at all, drawn at reset, in [0, 1].
         time_window: [start, end] episode time [s] in which it acts; None: the whole episode.
         subtask: act only while this subtask of `subtask_spec` is active: every earlier subtask of its
-            arm has signalled, and it has not.
+            arm has signalled, and it has not; a sequential subtask also waits until its partner (and every
+            subtask before the partner on its arm) has signalled. A subtask whose arm may wait at its start
+            for the other arm (sequential, coordination) is active only once the arm has set off: its TCP
+            is `SET_OFF_DISTANCE` nearer the reference than when the subtask could start (a parked arm
+            moves nothing).
         subtask_fraction: and only during this first fraction of the subtask, measured by how far the
-            arm's TCP has closed in on the subtask's reference since the subtask began, in (0, 1]. Once
-            passed, the fraction stays passed for the episode (backing off does not reopen the gate).
+            arm's TCP has closed in on the subtask's reference since the subtask began (could start), in
+            (0, 1]. Once passed, the fraction stays passed for the episode (backing off does not reopen the
+            gate).
     """
 
     def __init__(self, probability: float = 1.0, time_window: Sequence[float] | None = None,
@@ -47,33 +56,42 @@ class EpisodeGate:
         """Resolve the subtask against the env's `subtask_spec` (raises for an unknown name)."""
         self._env = unwrapped
         self._chain: tuple[Subtask, ...] = ()
+        self._partner_chain: tuple[Subtask, ...] = ()  # a sequential subtask's partner and what comes before it
+        self._waits = False  # whether the arm may wait at the subtask's start
         if self.subtask is None:
             return
-        names = []
+        names, chains = [], {}
         for arm, subtasks in unwrapped.subtask_spec.items():
             for index, spec in enumerate(subtasks):
                 names.append(spec.name)
-                if spec.name == self.subtask:
-                    self._arm, self._chain = arm, tuple(subtasks[:index + 1])
-        if not self._chain:
+                chains[spec.name] = arm, tuple(subtasks[:index + 1])
+        if self.subtask not in chains:
             raise UnknownNameError("subtask", self.subtask, names)
+        self._arm, self._chain = chains[self.subtask]
+        gated = self._chain[-1]
+        if gated.kind == "sequential":
+            self._partner_chain = chains[gated.partner][1]
+        self._waits = gated.kind != "parallel"
 
     def reset(self, rng: np.random.Generator) -> None:
         self.episode_active = bool(rng.random() < self.probability)
         self._done = [False] * len(self._chain)
+        self._partner_done = [False] * len(self._partner_chain)
         self._start_distance: float | None = None
+        self._set_off = not self._waits
         self._fraction_passed = False
 
     def update(self, info: dict) -> None:
         """Latch the subtask signals of the step just taken, in order: a subtask is done when its signal
-        fires after every earlier one has (a signal already true before its turn, such as
+        fires after every earlier one of its arm has (a signal already true before its turn, such as
         `drawer_closed` at reset, does not count)."""
-        for index, spec in enumerate(self._chain):
-            if self._done[index]:
-                continue
-            if not info.get(spec.signal, False):
-                break
-            self._done[index] = True
+        for chain, done in ((self._chain, self._done), (self._partner_chain, self._partner_done)):
+            for index, spec in enumerate(chain):
+                if done[index]:
+                    continue
+                if not info.get(spec.signal, False):
+                    break
+                done[index] = True
 
     def allows(self, t: float) -> bool:
         """Whether the perturbation may act in the control step starting at time `t` [s]."""
@@ -83,9 +101,9 @@ class EpisodeGate:
             return False
         if not self._chain:
             return True
-        if not all(self._done[:-1]) or self._done[-1]:
+        if not all(self._done[:-1]) or self._done[-1] or not all(self._partner_done):
             return False
-        if self.subtask_fraction >= 1.0:
+        if self.subtask_fraction >= 1.0 and self._set_off:
             return True
         if self._fraction_passed:
             return False
@@ -93,5 +111,11 @@ class EpisodeGate:
         distance = float(np.linalg.norm(self._env.eef_pose(self._arm)[:3, 3] - reference))
         if self._start_distance is None:
             self._start_distance = max(distance, 1e-6)
+        if not self._set_off:
+            self._set_off = distance <= self._start_distance - SET_OFF_DISTANCE
+            if not self._set_off:
+                return False
+        if self.subtask_fraction >= 1.0:
+            return True
         self._fraction_passed = 1.0 - distance / self._start_distance >= self.subtask_fraction
         return not self._fraction_passed

@@ -58,6 +58,8 @@ class ObjectPerturbation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         v0.1.0: initial version.
         v0.2.0: an object touching a fixture is not free (a mug in a drawer stays put); objects stop short of
             fixtures' footprints; NumPy arguments are stored as plain numbers.
+        unreleased: a subtask gate on two arms: a sequential subtask is active only once its partner has
+            ended, and one whose arm may wait for the other arm only once that arm has set off for it.
     """
 
     def __init__(self, env: gym.Env, motion: str = "drift", params: dict[str, Any] | None = None,

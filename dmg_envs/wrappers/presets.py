@@ -5,7 +5,9 @@
 | `static` | nothing (no wrapper) |
 | `dmg-paper` | D-MG's setting: in 50 % of episodes, the reference of the first subtask whose reference is a |
 |  | movable object (Stack: cubeA; MugDrawer: the mug) drifts 2.5 mm per control step (5 cm/s) along +x, |
-|  | -x, +y or -y, during the first half of that subtask (the TCP's approach) |
+|  | -x, +y or -y, during the first half of that subtask (the TCP's approach); on two arms, only once the |
+|  | arm of that subtask sets off for it (TrayLift: cube0, robot0; Pouring: the bowl, robot0's pick after |
+|  | the pour, when the bowl holds the ball and so is not free: nothing moves) |
 | `slow` | every movable object drifts at 2 cm/s in its own random direction for the whole episode |
 | `fast` | the same at 8 cm/s |
 | `jumps` | every movable object jumps 5 cm in a random direction and turns up to +-0.5 rad, on average once a second |

@@ -193,3 +193,52 @@ def test_pouring_source_demos_go_on_until_the_bowl_is_let_go_on_its_pad():
         pytest.skip(f"pouring_1 was made with MuJoCo {shipped.attrs['mujoco']}; this is {mujoco.__version__}")
     np.testing.assert_array_equal(regenerated.actions, shipped.actions)
     np.testing.assert_array_equal(regenerated.states, shipped.states)
+
+
+STILL_STEP = 0.001  # [m] a TCP that moves less than this in a control step stands still
+WAIT_STEPS = 15  # control steps of standing still that make a wait
+
+
+def still_periods(positions: np.ndarray, min_steps: int = WAIT_STEPS) -> list[tuple[int, int]]:
+    """The runs [first, end) of at least `min_steps` actions during which a TCP (positions: (T + 1, 3))
+    moves less than `STILL_STEP` a step."""
+    still = np.linalg.norm(np.diff(positions, axis=0), axis=1) < STILL_STEP
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], still.astype(int), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_steps]
+
+
+def test_a_sequential_subtasks_segment_starts_where_its_arm_set_off_after_its_wait():
+    """In the shipped Pouring demo robot0 moves aside, waits there for the pour and the cup's return, then
+    goes for the bowl: `pick_bowl` is what follows the wait; `place_bowl` and robot1's subtasks keep their
+    bounds."""
+    demo = load_source_demos(DEMOS_DIR / "pouring_1.hdf5")[0]
+    segments = segment_demo(demo, gym.make("dmg/TwoArmPouring-v0").unwrapped.subtask_spec)
+    pick, place = segments["robot0"]
+    (wait_start, wait_end), = still_periods(demo.eef_poses["robot0"][:pick.end + 1, :3, 3])
+    assert wait_start > 0 and pick.start == wait_end and place.start == pick.end
+    assert segments["robot1"][0].start == 0
+    assert [s.end for s in segments["robot1"][:-1]] == [s.start for s in segments["robot1"][1:]]
+
+
+@pytest.mark.parametrize("generator", ["dmp", "mimicgen"])
+def test_generated_pouring_demos_wait_for_the_pour_once_then_go_to_the_bowl(generator):
+    """robot0's `pick_bowl` waits for the pour (a sequential subtask): the generator holds it still until
+    the pour has ended, and the segment it then replays must not hold the source demo's own wait, or robot0
+    waits twice, and nothing observable tells a policy when the second wait ends. Measured on robot0's TCP
+    in generated static demos (MimicGen without its action noise, which would hide stillness): one still
+    period, from the start, then the move to the bowl; it ends as robot1 puts the cup back down (as in the
+    source demo), so what ends it is observable."""
+    from dmg_envs.datagen import GenerationConfig, generate
+
+    config = GenerationConfig(task="pouring", generator=generator, num_demos=2, action_noise=0.0)
+    summary = generate(config, workers=1)
+    assert summary["successes"] == 2
+    for episode in minari.load_dataset(config.dataset_id):
+        hand, bowl = episode.observations["robot0_eef_pos"], episode.observations["bowl_pos"]
+        at_bowl = int(np.argmax(np.linalg.norm(hand - bowl, axis=1) < 0.12))  # over the bowl's wall
+        assert at_bowl > 0
+        waits = still_periods(hand[:at_bowl + 1])
+        assert len(waits) == 1 and waits[0][0] == 0, waits
+        set_off = waits[0][1]
+        other = np.linalg.norm(np.diff(episode.observations["robot1_eef_pos"][set_off - 5:set_off + 1], axis=0), axis=1)
+        assert other.max() >= STILL_STEP  # robot1 still moved just before robot0 set off

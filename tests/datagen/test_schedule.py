@@ -87,3 +87,19 @@ def test_a_valid_spec_passes():
 def test_specs_that_cannot_be_scheduled_are_rejected_naming_the_problem(spec, message):
     with pytest.raises(InvalidConfigError, match=message):
         check_subtasks(spec, ("A", "B"), ("x", "y"), ("s",))
+
+
+def test_a_sequential_subtask_given_where_its_arm_set_off_waits_for_its_partners_arm_to_get_that_far():
+    """b3 set off at demo step 40 in the source demo, when A was 10 steps into a4: after a3 has ended, B
+    starts only once A's replay has reached demo step 40, not as soon as a3 has ended."""
+    schedule = SubtaskSchedule(SPEC, set_off={"b3": 40})
+    schedule.start_ready({"A": 0, "B": 0})
+    schedule.finish({"A": True, "B": True})
+    schedule.start_ready({"A": 10, "B": 10})
+    schedule.finish({"A": True, "B": True})
+    assert schedule.start_ready({"A": 20, "B": 20}) == ["A"]  # a3 runs, B waits for it at b3
+    assert schedule.finish({"A": True}) == ["A"]
+    assert schedule.start_ready({"A": 30, "B": 20}) == ["A"]  # a3 ended, A at a4's start: not far enough
+    for step in (31, 35, 39):
+        assert schedule.start_ready({"A": step, "B": 20}) == []
+    assert schedule.start_ready({"A": 40, "B": 20}) == ["B"]
