@@ -12,7 +12,7 @@ train_app = typer.Typer(help="Train a policy: behaviour cloning from a dataset, 
                         no_args_is_help=True)
 
 
-def _train_bc(algorithm: str, dataset: str, out: Path | None, seed: int, **options) -> None:
+def _train_bc(algorithm: str, dataset: str, out: Path | None, seed: int, device: str, **options) -> None:
     from dmg_envs.errors import DmgError
     from dmg_envs.learning.train import TrainConfig, train
 
@@ -29,7 +29,7 @@ def _train_bc(algorithm: str, dataset: str, out: Path | None, seed: int, **optio
                                 if "validation_success" in record else ""))
                 bar.update(1)
 
-            summary = train(config, run_dir, progress=show)
+            summary = train(config, run_dir, progress=show, device=device)
     except DmgError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error
@@ -43,39 +43,54 @@ def _bc_command(algorithm: str):
         steps_per_epoch: Annotated[int | None, typer.Option(min=1, help="gradient steps per epoch")] = None,
         batch_size: Annotated[int | None, typer.Option(min=1)] = None,
         learning_rate: Annotated[float | None, typer.Option(min=0.0)] = None,
+        hidden_sizes: Annotated[str | None, typer.Option(help="comma-separated widths: MLP layers, LSTM layers, or "
+                                                         "the diffusion U-Net's levels (default 64,128,256)")] = None,
         seed: Annotated[int, typer.Option(help="training seed")] = 0,
         eval_every: Annotated[int | None, typer.Option(min=0, help="validation every n epochs (0: never)")] = None,
         eval_episodes: Annotated[int | None, typer.Option(min=1, help="validation episodes")] = None,
         max_episodes: Annotated[int | None, typer.Option(min=1, help="train on the first n episodes")] = None,
         seq_length: Annotated[int | None, typer.Option(min=0, help="bc-rnn sequence length (0: whole episodes)")]
         = None,
-        action_chunk: Annotated[int | None, typer.Option(min=1, help="bc-mlp(-gmm): actions predicted and "
-                                                         "executed per observation")] = None,
+        action_chunk: Annotated[int | None, typer.Option(min=1, help="bc-mlp(-gmm), diffusion: actions predicted "
+                                                         "per observation")] = None,
+        action_horizon: Annotated[int | None, typer.Option(min=1, help="bc-mlp(-gmm), diffusion: of those, the "
+                                                           "actions executed before observing again (default: all; "
+                                                           "diffusion: 8)")] = None,
         max_grad_norm: Annotated[float | None, typer.Option(min=0.0, help="clip gradients to this norm "
                                                                          "(default: no clipping)")] = None,
-        obs_history: Annotated[int | None, typer.Option(min=1, help="bc-mlp(-gmm): observations read per step, "
-                                                        "the current one and those before it")] = None,
+        obs_history: Annotated[int | None, typer.Option(min=1, help="bc-mlp(-gmm), diffusion: observations read "
+                                                        "per step, the current one and those before it")] = None,
         action_labels: Annotated[str | None, typer.Option(help='the actions trained on: "executed" (default) or '
                                                           '"expert" (the D-MG expert\'s before its action noise)')]
         = None,
         out: Annotated[Path | None, typer.Option(help="run folder; default "
                                                  "runs/<algorithm>[-chunk<K>][-obs<H>][-expert]/<dataset>/seed<n>")]
         = None,
+        device: Annotated[str, typer.Option(help="auto (CUDA where present), cpu or cuda; bit-identical runs "
+                                                 "are promised on the CPU only")] = "auto",
     ):
-        _train_bc(algorithm, dataset, out, seed, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        widths = None
+        if hidden_sizes is not None:
+            try:
+                widths = tuple(int(width) for width in hidden_sizes.split(","))
+            except ValueError:
+                typer.echo(f"error: --hidden-sizes must be comma-separated integers, got {hidden_sizes!r}", err=True)
+                raise typer.Exit(code=2) from None
+        _train_bc(algorithm, dataset, out, seed, device, hidden_sizes=widths, epochs=epochs,
+                  steps_per_epoch=steps_per_epoch,
                   batch_size=batch_size, learning_rate=learning_rate, eval_every=eval_every,
                   eval_episodes=eval_episodes, max_episodes=max_episodes, seq_length=seq_length,
-                  action_chunk=action_chunk, max_grad_norm=max_grad_norm, obs_history=obs_history,
-                  action_labels=action_labels)
+                  action_chunk=action_chunk, action_horizon=action_horizon, max_grad_norm=max_grad_norm,
+                  obs_history=obs_history, action_labels=action_labels)
 
-    command.__doc__ = (f"Behaviour cloning ({algorithm}) from a dataset; writes a run folder with the config, log, "
-                       f"loss curve and the final and best checkpoints.")
+    kind = "Diffusion Policy" if algorithm == "diffusion" else f"Behaviour cloning ({algorithm})"
+    command.__doc__ = (f"{kind} from a dataset; writes a run folder with the config, log, loss curve and the final "
+                       f"and best checkpoints.")
     return command
 
 
-train_app.command("bc-rnn")(_bc_command("bc-rnn"))
-train_app.command("bc-mlp")(_bc_command("bc-mlp"))
-train_app.command("bc-mlp-gmm")(_bc_command("bc-mlp-gmm"))
+for _algorithm in ("diffusion", "bc-rnn", "bc-rnn-gmm", "bc-mlp", "bc-mlp-gmm"):
+    train_app.command(_algorithm)(_bc_command(_algorithm))
 
 
 def _train_sb3(algorithm: str, env_id: str, steps: int, seed: int, dynamics: str, demos: str | None,
@@ -137,6 +152,8 @@ def evaluate(
     policy_name: Annotated[str | None, typer.Option(help="name on the leaderboard")] = None,
     out: Annotated[Path | None, typer.Option(help="write the leaderboard entry (JSON) here")] = None,
     report: Annotated[Path | None, typer.Option(help="write the full report, every episode, here")] = None,
+    device: Annotated[str, typer.Option(help="where the policies run: auto (CUDA where present), cpu or cuda")]
+    = "auto",
 ):
     """Evaluate trained policies with the protocol and print (or write) their leaderboard entry."""
     from dmg_envs.cli import _headless_gl_default  # here: cli imports this module
@@ -147,7 +164,7 @@ def evaluate(
 
     try:
         entry, full_report = evaluate_runs(runs, checkpoint, [d for d in dynamics.split(",") if d], episodes,
-                                           env_id, num_envs, vectorization, policy_name)
+                                           env_id, num_envs, vectorization, policy_name, device)
     except DmgError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error

@@ -3,7 +3,7 @@ leaderboard entry; then evaluate an outside policy (a plain callable) the same w
 
 Run:  python examples/train_and_evaluate.py     (about 10 minutes on 2 CPU cores)
 The same as:  dmg generate stack --num-demos 200 --dynamics slow
-              dmg train bc-rnn dmg/stack/dmp-slow-v0 --epochs 30 --out runs/example
+              dmg train bc-rnn-gmm dmg/stack/dmp-slow-v0 --epochs 30 --out runs/example
               dmg eval runs/example --dynamics static,slow --episodes 20 --out leaderboard_entry.json
 """
 
@@ -19,7 +19,7 @@ from dmg_envs.learning.train import TrainConfig, train
 if __name__ == "__main__":
     config = GenerationConfig(task="stack", num_demos=200, dynamics="slow")
     generate(config, workers=2)
-    train(TrainConfig(dataset=config.dataset_id, algorithm="bc-rnn", epochs=30), "runs/example")
+    train(TrainConfig(dataset=config.dataset_id, algorithm="bc-rnn-gmm", epochs=30), "runs/example")
     entry, report = evaluate_runs(["runs/example"], conditions=("static", "slow"), episodes=20)
     print(json.dumps(entry["evaluation"]["conditions"], indent=2))
 

@@ -45,6 +45,9 @@ class Demonstrations:
 
 
 ACTION_LABELS = ("executed", "expert")
+# How a policy reads `*_quat` observations: as they are (4 numbers), or as the first two columns of the
+# rotation matrix (6 numbers; the recorded size of the key in `low_dim_keys` tells which, `stack_low_dim`).
+QUATERNION_FEATURES = {"raw": 4, "rotation-6d": 6}
 
 
 def check_action_labels(action_labels: str) -> None:
@@ -55,7 +58,7 @@ def check_action_labels(action_labels: str) -> None:
 
 
 def load_demonstrations(name: str, max_episodes: int | None = None, obs_keys: tuple[str, ...] | None = None,
-                        action_labels: str = "executed") -> Demonstrations:
+                        action_labels: str = "executed", quaternions: str = "rotation-6d") -> Demonstrations:
     """The episodes of the Minari dataset `name`, or of a source-demo file (a name like "stack_1", see
     `dmg_envs.datagen.sources.source_file`, or a path to an HDF5 file; its episodes are replayed to recover
     the observations).
@@ -70,8 +73,14 @@ def load_demonstrations(name: str, max_episodes: int | None = None, obs_keys: tu
     `action_labels` "expert" takes as actions what the expert chose before its noise (the `expert_action`
     the D-MG generator stores when it adds action noise: DART's labels, the expert's correction in the states
     the noise led to) instead of the executed actions.
+
+    `quaternions` "rotation-6d" (the default) reads every `*_quat` observation as the first two columns of
+    its rotation matrix (`quaternion_features`), "raw" as the 4 numbers the env gives.
     """
     check_action_labels(action_labels)
+    if quaternions not in QUATERNION_FEATURES:
+        raise InvalidConfigError(f"quaternions={quaternions!r} is not valid; choose one of "
+                                 f"{', '.join(map(repr, QUATERNION_FEATURES))}")
     from dmg_envs.datagen.sources import source_file
 
     source = source_file(name) or (Path(name) if name.endswith((".hdf5", ".h5")) else None)
@@ -79,9 +88,10 @@ def load_demonstrations(name: str, max_episodes: int | None = None, obs_keys: tu
         if action_labels != "executed":
             raise DatasetError(f"source demos {name!r} have no expert actions (action_labels={action_labels!r}); "
                                f"they are the demonstrator's own, noise-free")
-        demos = _from_source_file(source, name, max_episodes)
+        demos = _from_source_file(source, name, max_episodes, quaternions)
     else:
-        demos = _combined([_from_minari(part.strip(), max_episodes, action_labels) for part in name.split(",")])
+        demos = _combined([_from_minari(part.strip(), max_episodes, action_labels, quaternions)
+                           for part in name.split(",")])
     return select_keys(demos, obs_keys or default_obs_keys([key for key, _ in demos.low_dim_keys] + demos.image_keys))
 
 
@@ -125,25 +135,45 @@ def select_keys(demos: Demonstrations, keys: tuple[str, ...]) -> Demonstrations:
                    image_keys=[key for key in demos.image_keys if key in keys])
 
 
-def split_observation(observation: dict[str, np.ndarray]) -> tuple[list[tuple[str, int]], list[str]]:
-    """(low-dimensional keys with sizes, image keys) of one dict observation, in its key order: uint8
-    arrays of shape (H, W, 3) are images, everything else is flattened into the low-dimensional vector."""
+def split_observation(observation: dict[str, np.ndarray], quaternions: str = "raw"
+                      ) -> tuple[list[tuple[str, int]], list[str]]:
+    """(low-dimensional keys with their feature sizes, image keys) of one dict observation, in its key order:
+    uint8 arrays of shape (H, W, 3) are images, everything else is flattened into the low-dimensional
+    vector; `*_quat` keys take the size of their `quaternions` features (`QUATERNION_FEATURES`)."""
     low_dim, images = [], []
     for key, value in observation.items():
         value = np.asarray(value)
         if value.dtype == np.uint8 and value.ndim == 3 and value.shape[-1] == 3:
             images.append(key)
+        elif key.endswith("_quat") and value.size == 4:
+            low_dim.append((key, QUATERNION_FEATURES[quaternions]))
         else:
             low_dim.append((key, int(value.size)))
     return low_dim, images
 
 
+def quaternion_features(quaternions: np.ndarray) -> np.ndarray:
+    """(..., 4) w-x-y-z quaternions to (..., 6): the first two columns of their rotation matrices (Zhou et
+    al., 2019). Unlike the quaternion, they are the same for q and -q and continuous: MuJoCo keeps w >= 0,
+    so an orientation near w = 0 (a hand pointing down, turned about 90 degrees from home) flips sign
+    between steps and between episodes."""
+    q = np.asarray(quaternions, dtype=np.float64)
+    w, x, y, z = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
+    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y),
+                     2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)], axis=-1)
+
+
 def stack_low_dim(observations: dict[str, np.ndarray], keys: list[tuple[str, int]]) -> np.ndarray:
-    """(N, D) float32: the keys of a batch of dict observations (each (N, ...)) side by side."""
+    """(N, D) float32: the keys of a batch of dict observations (each (N, ...)) side by side; a `*_quat`
+    key listed with 6 features is read through `quaternion_features`."""
     count = len(next(iter(observations.values())))
-    return np.concatenate([np.zeros((count, 0), dtype=np.float32)]
-                          + [np.asarray(observations[key], dtype=np.float32).reshape(count, size)
-                             for key, size in keys], axis=1)
+    columns = [np.zeros((count, 0), dtype=np.float32)]
+    for key, size in keys:
+        value = np.asarray(observations[key], dtype=np.float32).reshape(count, -1)
+        if key.endswith("_quat") and size == QUATERNION_FEATURES["rotation-6d"] and value.shape[1] == 4:
+            value = quaternion_features(value).astype(np.float32)
+        columns.append(value.reshape(count, size))
+    return np.concatenate(columns, axis=1)
 
 
 def _episodes(low_dim_keys, image_keys, observations_per_episode, actions_per_episode):
@@ -168,7 +198,8 @@ def open_dataset(dataset_id: str):
                            f"{sorted(minari.list_local_datasets())}") from error
 
 
-def _from_minari(dataset_id: str, max_episodes: int | None, action_labels: str = "executed") -> Demonstrations:
+def _from_minari(dataset_id: str, max_episodes: int | None, action_labels: str = "executed",
+                 quaternions: str = "raw") -> Demonstrations:
     from dmg_envs.datagen.writer import expert_actions
 
     dataset = open_dataset(dataset_id)
@@ -180,7 +211,7 @@ def _from_minari(dataset_id: str, max_episodes: int | None, action_labels: str =
         raise DatasetError(f"dataset {dataset_id!r} stores flat observations; behaviour cloning reads dict "
                            f"observations (datasets written by `dmg generate` have them)")
     first = {key: value[0] for key, value in episodes[0].observations.items()}
-    low_dim_keys, image_keys = split_observation(first)
+    low_dim_keys, image_keys = split_observation(first, quaternions)
     labels = [e.actions for e in episodes]
     if action_labels == "expert":
         labels = [expert_actions(e) for e in episodes]
@@ -194,8 +225,21 @@ def _from_minari(dataset_id: str, max_episodes: int | None, action_labels: str =
     info = {"dataset_id": dataset_id, "episodes": count, "generator": _generator_label(generation, action_labels),
             "dynamics": generation.get("dynamics", "unknown"), "source": generation.get("source", "unknown"),
             "source_demos": 1 if generation else None, "generated_demos": count if generation else 0,
-            "env_kwargs": {"reset_distribution": generation.get("reset_distribution", "D0")}}
+            "env_kwargs": {"reset_distribution": generation.get("reset_distribution", "D0"),
+                           **image_env_kwargs({key: first[key] for key in image_keys})}}
     return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, env_id, info)
+
+
+def image_env_kwargs(frames: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The env arguments that render the camera observations `frames` (`<camera>_image` keys, one (H, W, 3)
+    frame each), so that validation and evaluation envs observe what the policy was trained on."""
+    if not frames:
+        return {}
+    cameras = [key.removesuffix("_image") for key in frames]
+    sizes = {tuple(np.shape(frame)[:2]) for frame in frames.values()}
+    if len(sizes) != 1 or any(camera == key for camera, key in zip(cameras, frames)):
+        raise DatasetError(f"camera observations {sorted(frames)} are not <camera>_image keys of one frame size")
+    return {"render_observations": cameras, "image_size": list(sizes.pop())}
 
 
 def _generator_label(generation: dict[str, Any], action_labels: str) -> str:
@@ -210,7 +254,7 @@ def _generator_label(generation: dict[str, Any], action_labels: str) -> str:
     return f"{name} ({', '.join(details)})" if details else name
 
 
-def _from_source_file(path: Path, name: str, max_episodes: int | None) -> Demonstrations:
+def _from_source_file(path: Path, name: str, max_episodes: int | None, quaternions: str = "raw") -> Demonstrations:
     import gymnasium as gym
 
     import dmg_envs  # noqa: F401  (registers the ids)
@@ -226,7 +270,8 @@ def _from_source_file(path: Path, name: str, max_episodes: int | None) -> Demons
         finally:
             env.close()
         observations_per_episode.append({key: np.stack([row[key] for row in rows]) for key in rows[0]})
-    low_dim_keys, image_keys = split_observation({k: v[0] for k, v in observations_per_episode[0].items()})
+    low_dim_keys, image_keys = split_observation({k: v[0] for k, v in observations_per_episode[0].items()},
+                                                 quaternions)
     low_dim, images, actions = _episodes(low_dim_keys, image_keys, observations_per_episode,
                                          [demo.actions for demo in demos])
     info = {"dataset_id": f"source:{Path(name).stem}", "episodes": len(demos), "generator": "none",
@@ -246,6 +291,14 @@ class Normalizer:
     def fit(cls, rows: list[np.ndarray], min_std: float = 1e-3) -> Normalizer:
         data = np.concatenate(rows).astype(np.float64)
         return cls(data.mean(axis=0).astype(np.float32), np.maximum(data.std(axis=0), min_std).astype(np.float32))
+
+    @classmethod
+    def fit_range(cls, rows: list[np.ndarray], min_half_range: float = 1e-3) -> Normalizer:
+        """Maps each dimension's [min, max] onto [-1, 1] (Diffusion Policy's normalisation)."""
+        data = np.concatenate(rows).astype(np.float64)
+        low, high = data.min(axis=0), data.max(axis=0)
+        return cls(((high + low) / 2).astype(np.float32),
+                   np.maximum((high - low) / 2, min_half_range).astype(np.float32))
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std

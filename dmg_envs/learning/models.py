@@ -14,7 +14,11 @@ except ModuleNotFoundError as error:  # the learn extra is optional
 from torch import nn
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-ARCHITECTURES = ("mlp", "rnn")
+ARCHITECTURES = ("mlp", "rnn", "diffusion")
+# Fields added after the first checkpoints: left out of a checkpoint's config at these values, so checkpoints
+# of policies that do not use them stay readable by versions without them.
+_LATER_FIELDS = {"action_chunk": 1, "obs_history": 1, "action_horizon": None, "diffusion_steps": 100,
+                 "inference_steps": 10}
 
 
 @dataclass(frozen=True)
@@ -22,20 +26,25 @@ class PolicyConfig:
     """The network and its inputs; stored in every checkpoint, so a checkpoint rebuilds its network.
 
     Attributes:
-        architecture: "mlp" (one observation in, one action or chunk of actions out) or "rnn" (an LSTM over
-            the episode).
-        hidden_sizes: MLP layer widths ("mlp"), or (LSTM hidden size,) * layers ("rnn").
+        architecture: "mlp" (one observation in, one action or chunk of actions out), "rnn" (an LSTM over
+            the episode) or "diffusion" (a denoiser of action chunks, `learning.diffusion`).
+        hidden_sizes: MLP layer widths ("mlp"), (LSTM hidden size,) * layers ("rnn"), or the U-Net's widths
+            from its finest level to its coarsest ("diffusion").
         gmm_modes: components of the Gaussian-mixture action head; 0 gives a deterministic head trained
             with the mean squared error.
         low_dim_size, action_size: input and output sizes.
         image_keys: camera observations, each through its own small conv encoder.
         image_feature_size: features per camera.
         min_std: the smallest standard deviation of a mixture component (normalised action units).
-        action_chunk: actions predicted per observation ("mlp"): the head's distribution is over the next
-            `action_chunk` actions together, executed one after the other (ACT, Diffusion Policy).
-        obs_history: low-dimensional observations the network reads ("mlp"): the current one and the
-            `obs_history - 1` before it, oldest first (Diffusion Policy's observation horizon), so that it
+        action_chunk: actions predicted per observation ("mlp", "diffusion"): the head's distribution is over
+            the next `action_chunk` actions together (ACT; Diffusion Policy's prediction horizon).
+        obs_history: low-dimensional observations the network reads ("mlp", "diffusion"): the current one and
+            the `obs_history - 1` before it, oldest first (Diffusion Policy's observation horizon), so that it
             can see how fast objects move; images are the current frame only.
+        action_horizon: how many of a chunk's actions are executed before observing again (None: all of
+            them; Diffusion Policy's action horizon, 8 of 16).
+        diffusion_steps, inference_steps: "diffusion": the noise levels DDPM trains on, and the DDIM steps
+            that denoise a chunk when acting.
     """
 
     architecture: str
@@ -48,13 +57,18 @@ class PolicyConfig:
     min_std: float = 1e-4
     action_chunk: int = 1
     obs_history: int = 1
+    action_horizon: int | None = None
+    diffusion_steps: int = 100
+    inference_steps: int = 10
+
+    @property
+    def executed_actions(self) -> int:
+        """Actions executed from each chunk before the next observation."""
+        return self.action_chunk if self.action_horizon is None else self.action_horizon
 
     def to_dict(self) -> dict:
-        values = asdict(self)
-        for name in ("action_chunk", "obs_history"):  # at 1, checkpoints stay readable by versions without them
-            if values[name] == 1:
-                del values[name]
-        return values
+        return {name: value for name, value in asdict(self).items()
+                if name not in _LATER_FIELDS or value != _LATER_FIELDS[name]}
 
     @classmethod
     def from_dict(cls, values: dict) -> PolicyConfig:
@@ -102,13 +116,28 @@ class ActionDistribution:
         return torch.take_along_dim(self.mean, best[..., None, None], dim=-2).squeeze(-2)
 
 
+def build_network(config: PolicyConfig) -> nn.Module:
+    """The network `config` describes: a `BCPolicyNetwork` or a `diffusion.DiffusionNetwork`. Both give
+    `loss(batch, generator)` for training and `act_chunk(low_dim, images, state, generator)` for acting."""
+    if config.architecture not in ARCHITECTURES:
+        raise InvalidConfigError(f"architecture {config.architecture!r} is not one of {ARCHITECTURES}")
+    if config.action_horizon is not None and not 1 <= config.action_horizon <= config.action_chunk:
+        raise InvalidConfigError(f"action_horizon must be in [1, action_chunk={config.action_chunk}], got "
+                                 f"{config.action_horizon}")
+    if config.architecture == "diffusion":
+        from dmg_envs.learning.diffusion import DiffusionNetwork
+
+        return DiffusionNetwork(config)
+    return BCPolicyNetwork(config)
+
+
 class BCPolicyNetwork(nn.Module):
     """Normalised observations in, an action distribution (normalised units) out."""
 
     def __init__(self, config: PolicyConfig):
         super().__init__()
-        if config.architecture not in ARCHITECTURES:
-            raise InvalidConfigError(f"architecture {config.architecture!r} is not one of {ARCHITECTURES}")
+        if config.architecture not in ("mlp", "rnn"):
+            raise InvalidConfigError(f"architecture {config.architecture!r} is not one of ('mlp', 'rnn')")
         if config.action_chunk < 1 or (config.architecture != "mlp" and config.action_chunk != 1):
             raise InvalidConfigError(f"action_chunk must be at least 1, and 1 for an {config.architecture!r} "
                                      f"network; got {config.action_chunk}")
@@ -148,6 +177,19 @@ class BCPolicyNetwork(nn.Module):
         else:
             x = self.mlp(x)
         return self._distribution(self.head(x)), state
+
+    def loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The mean per-step loss (`ActionDistribution.step_losses`) over the steps the batch's mask keeps."""
+        distribution, _ = self(batch["low_dim"], batch["images"])
+        mask = batch["mask"]
+        return (distribution.step_losses(batch["actions"]) * mask).sum() / mask.sum()
+
+    @torch.no_grad()
+    def act_chunk(self, low_dim: torch.Tensor, images: dict[str, torch.Tensor] | None, state=None,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, tuple | None]:
+        """(N, action_chunk, A) normalised actions, the head's mode, and the LSTM state (None for "mlp")."""
+        distribution, state = self(low_dim, images, state)
+        return distribution.mode().reshape(len(low_dim), self.config.action_chunk, -1), state
 
     def _distribution(self, out: torch.Tensor) -> ActionDistribution:
         config = self.config

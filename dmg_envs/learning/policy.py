@@ -1,5 +1,5 @@
-"""A trained behaviour-cloning policy: its network with the normalisation it was trained with, saved to
-and loaded from safetensors (plain tensors and JSON: loading runs no pickle)."""
+"""A trained policy (behaviour cloning or Diffusion Policy): its network with the normalisation it was
+trained with, saved to and loaded from safetensors (plain tensors and JSON: loading runs no pickle)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmg_envs.errors import DmgError
+from dmg_envs.errors import DmgError, InvalidConfigError
 from dmg_envs.learning.data import Normalizer, stack_low_dim
-from dmg_envs.learning.models import BCPolicyNetwork, PolicyConfig
+from dmg_envs.learning.models import PolicyConfig, build_network
 
 CHECKPOINT_FORMAT = 1
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto": CUDA where present, else the CPU; "cpu"; or "cuda" (an error where there is none). Results
+    are bit-identical from run to run on the CPU only: CUDA kernels may sum in another order."""
+    if device not in DEVICES:
+        raise InvalidConfigError(f"device={device!r} is not valid; choose one of {', '.join(map(repr, DEVICES))}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InvalidConfigError("device='cuda' but torch sees no CUDA device (a CPU build of torch, or no GPU); "
+                                 "use --device cpu or auto")
+    return torch.device(device)
 
 
 class CheckpointError(DmgError, ValueError):
@@ -28,16 +42,19 @@ class BCPolicy:
 
     The LSTM state restarts every `rnn_horizon` steps, the length of the sequences it was trained on
     (robomimic does the same), and at `reset`. A policy trained on action chunks predicts a chunk, executes
-    it action by action, then observes again; `reset` drops what is left of a chunk. A policy with an
-    observation history remembers every step's observation, also those a chunk acts through, and at the
-    start of an episode stands its first observation in for the steps before it, as in training.
+    its first `action_horizon` actions one by one, then observes again; `reset` drops what is left of a
+    chunk. A policy with an observation history remembers every step's observation, also those a chunk acts
+    through, and at the start of an episode stands its first observation in for the steps before it, as in
+    training. A diffusion policy draws its sampling noise from a generator that `reset(num_envs, seed)`
+    seeds (0 by default), so the same episodes give the same actions.
     """
 
     obs_mode = "dict"
 
-    def __init__(self, network: BCPolicyNetwork, obs_normalizer: Normalizer, action_normalizer: Normalizer,
-                 info: dict[str, Any]):
-        self.network = network.eval()
+    def __init__(self, network: torch.nn.Module, obs_normalizer: Normalizer, action_normalizer: Normalizer,
+                 info: dict[str, Any], device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.network = network.to(self.device).eval()
         self.obs_normalizer, self.action_normalizer = obs_normalizer, action_normalizer
         self.info = info
         self.low_dim_keys = [(key, int(size)) for key, size in info["low_dim_keys"]]
@@ -49,11 +66,13 @@ class BCPolicy:
         self._steps = 0
         self._chunk: deque[np.ndarray] = deque()  # the current chunk's actions still to execute, (N, A) each
         self._history: deque[np.ndarray] = deque(maxlen=network.config.obs_history)  # normalised, (N, D) each
+        self._generator = torch.Generator().manual_seed(0)  # sampling noise (diffusion)
 
-    def reset(self, num_envs: int = 1) -> None:
+    def reset(self, num_envs: int = 1, seed: int = 0) -> None:
         self._state, self._steps = None, 0
         self._chunk.clear()
         self._history.clear()
+        self._generator.manual_seed(seed)
 
     @torch.no_grad()
     def act(self, observations: dict[str, np.ndarray]) -> np.ndarray:
@@ -72,15 +91,14 @@ class BCPolicy:
             return self._chunk.popleft()
         if self.rnn_horizon and self._steps % self.rnn_horizon == 0:
             self._state = None
-        low_dim = torch.from_numpy(low_dim)
-        images = {key: torch.from_numpy(np.asarray(observations[key])) for key in self.image_keys}
+        low_dim = torch.from_numpy(np.asarray(low_dim, dtype=np.float32)).to(self.device)
+        images = {key: torch.from_numpy(np.asarray(observations[key])).to(self.device) for key in self.image_keys}
         if self.network.config.architecture == "rnn":
             low_dim, images = low_dim[:, None], {key: frames[:, None] for key, frames in images.items()}
-        distribution, self._state = self.network(low_dim, images, self._state)
-        chunk = distribution.mode().reshape(len(low_dim), self.network.config.action_chunk, -1).numpy()
+        chunk, self._state = self.network.act_chunk(low_dim, images, self._state, self._generator)
         self._steps += 1
-        actions = np.clip(self.action_normalizer.denormalize(chunk), self.action_low, self.action_high)
-        self._chunk.extend(actions.swapaxes(0, 1)[1:])
+        actions = np.clip(self.action_normalizer.denormalize(chunk.cpu().numpy()), self.action_low, self.action_high)
+        self._chunk.extend(actions.swapaxes(0, 1)[1:self.network.config.executed_actions])
         return actions[:, 0]
 
     def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
@@ -96,7 +114,8 @@ def save_policy(path: str | Path, policy: BCPolicy) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {f"network.{name}": value.detach().contiguous() for name, value in policy.network.state_dict().items()}
+    tensors = {f"network.{name}": value.detach().cpu().contiguous()
+               for name, value in policy.network.state_dict().items()}
     for name, normalizer in (("obs", policy.obs_normalizer), ("action", policy.action_normalizer)):
         tensors[f"normalizer.{name}.mean"] = torch.from_numpy(normalizer.mean)
         tensors[f"normalizer.{name}.std"] = torch.from_numpy(normalizer.std)
@@ -108,8 +127,8 @@ def save_policy(path: str | Path, policy: BCPolicy) -> Path:
     return path
 
 
-def load_policy(path: str | Path) -> BCPolicy:
-    """The policy saved at `path` by `save_policy`."""
+def load_policy(path: str | Path, device: str | torch.device = "cpu") -> BCPolicy:
+    """The policy saved at `path` by `save_policy`, acting on `device` (a torch device, or "auto")."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
@@ -128,11 +147,11 @@ def load_policy(path: str | Path) -> BCPolicy:
     try:
         config = PolicyConfig.from_dict(json.loads(metadata["config"]))
         info = json.loads(metadata["info"])
-        network = BCPolicyNetwork(config)
+        network = build_network(config)
         network.load_state_dict({name.removeprefix("network."): value for name, value in tensors.items()
                                  if name.startswith("network.")})
         normalizers = [Normalizer(tensors[f"normalizer.{name}.mean"].numpy(), tensors[f"normalizer.{name}.std"].numpy())
                        for name in ("obs", "action")]
     except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path} is not a dmg-envs policy checkpoint: {error}") from error
-    return BCPolicy(network, *normalizers, info)
+    return BCPolicy(network, *normalizers, info, device=resolve_device(device) if isinstance(device, str) else device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import MISSING, asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ from dmg_envs.learning.evaluate import CONDITIONS, EPISODES_PER_CONDITION, evalu
 from dmg_envs.learning.leaderboard import make_entry
 from dmg_envs.learning.policy import BCPolicy, load_policy
 
-POLICY_NAMES = {"bc-rnn": "BC-RNN-GMM", "bc-mlp": "BC-MLP", "bc-mlp-gmm": "BC-MLP-GMM"}
+_BEFORE_FIELD = {"quaternions": "raw"}  # TrainConfig fields whose default is not what runs did before them
+ARCHITECTURE_NAMES = {"mlp": "BC-MLP", "rnn": "BC-RNN", "diffusion": "Diffusion Policy"}
 
 
 def checkpoint_path(run: str | Path, checkpoint: str = "final") -> Path:
@@ -33,9 +34,12 @@ def trained_with(run: str | Path, config: Any) -> bool:
         return False
     recorded = json.loads((run / "config.json").read_text())
     recorded.pop("data", None)
-    # A field added since the run was trained counts at its default: the run trained without it.
-    defaults = {field.name: field.default for field in fields(config) if field.default is not MISSING}
-    return {**defaults, **recorded} == json.loads(json.dumps(asdict(config)))
+    if recorded.get("algorithm", config.algorithm) != config.algorithm:
+        return False
+    # A field added since the run was trained counts at its default for the run's algorithm, or at the value
+    # that means what the code did before it existed (`_BEFORE_FIELD`): the run trained without it.
+    defaults = {**asdict(type(config)(dataset=config.dataset, algorithm=config.algorithm)), **_BEFORE_FIELD}
+    return json.loads(json.dumps({**defaults, **recorded})) == json.loads(json.dumps(asdict(config)))
 
 
 def budget(run: str | Path) -> str:
@@ -79,19 +83,26 @@ def check_comparable(policies: Sequence[BCPolicy]) -> None:
 
 
 def _policy_name(policy: BCPolicy) -> str:
-    name = POLICY_NAMES.get(policy.info["algorithm"], policy.info["algorithm"])
+    """The learner's name from its network (a GMM head named as robomimic does), with its chunks, observation
+    history and cameras where they are not its algorithm's defaults."""
+    from dmg_envs.learning.train import ALGORITHMS
+
     config = policy.network.config
-    details = ([f"{config.action_chunk}-action chunks"] if config.action_chunk > 1 else []) + (
-        [f"{config.obs_history}-step observation history"] if config.obs_history > 1 else [])
+    name = ARCHITECTURE_NAMES[config.architecture] + ("-GMM" if config.gmm_modes else "")
+    defaults = ALGORITHMS.get(policy.info["algorithm"], ALGORITHMS["bc-mlp"])
+    details = ([f"{config.action_chunk}-action chunks"] if config.action_chunk != defaults.action_chunk else []) + (
+        [f"{config.obs_history}-step observation history"] if config.obs_history != defaults.obs_history else []) + (
+        [f"images: {', '.join(config.image_keys)}"] if config.image_keys else [])
     return f"{name} ({', '.join(details)})" if details else name
 
 
 def evaluate_runs(runs: Sequence[str | Path], checkpoint: str = "final", conditions: Sequence[str] = CONDITIONS,
                   episodes: int = EPISODES_PER_CONDITION, env_id: str | None = None, num_envs: int = 10,
-                  vectorization: str = "sync", policy_name: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                  vectorization: str = "sync", policy_name: str | None = None,
+                  device: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate one run per training seed with the protocol; returns (leaderboard entry, full report with
     every episode). Everything that could make the entry invalid is checked before any episode runs."""
-    policies = [load_policy(checkpoint_path(run, checkpoint)) for run in runs]
+    policies = [load_policy(checkpoint_path(run, checkpoint), device) for run in runs]
     check_comparable(policies)
     info = policies[0].info
     report = evaluate_protocol(policies, env_id or info["env_id"], conditions, episodes=episodes, num_envs=num_envs,

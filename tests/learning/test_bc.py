@@ -19,8 +19,8 @@ SMALL = {"mlp": (64, 64), "rnn": (128,)}
 
 def small_config(algorithm: str, **overrides) -> TrainConfig:
     values = {"dataset": "stack_1", "algorithm": algorithm, "epochs": 4, "steps_per_epoch": 100,
-              "batch_size": 2 if algorithm == "bc-rnn" else 32,  # bc-rnn: whole episodes (of the one demo)
-              "learning_rate": 3e-3, "hidden_sizes": SMALL["rnn" if algorithm == "bc-rnn" else "mlp"],
+              "batch_size": 2 if algorithm.startswith("bc-rnn") else 32,  # bc-rnn: whole episodes (of the one demo)
+              "learning_rate": 3e-3, "hidden_sizes": SMALL["rnn" if algorithm.startswith("bc-rnn") else "mlp"],
               "eval_every": 0}
     return TrainConfig(**{**values, **overrides})
 
@@ -39,7 +39,8 @@ def teacher_forced_actions(policy, demos) -> np.ndarray:
 
 
 @pytest.mark.parametrize("algorithm, action_chunk, obs_history", [
-    ("bc-mlp", 1, 1), ("bc-mlp-gmm", 1, 1), ("bc-rnn", 1, 1), ("bc-mlp-gmm", 8, 1), ("bc-mlp-gmm", 8, 2)])
+    ("bc-mlp", 1, 1), ("bc-mlp-gmm", 1, 1), ("bc-rnn", 1, 1), ("bc-rnn-gmm", 1, 1), ("bc-mlp-gmm", 8, 1),
+    ("bc-mlp-gmm", 8, 2)])
 def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm, action_chunk, obs_history):
     demos = load_demonstrations("stack_1")
     summary = train(small_config(algorithm, epochs=10, action_chunk=action_chunk, obs_history=obs_history),
@@ -61,7 +62,7 @@ def test_bc_overfits_a_tiny_dataset(tmp_path, algorithm, action_chunk, obs_histo
 
 def test_a_checkpoint_reloads_bit_identically_and_loading_runs_no_pickle(tmp_path, monkeypatch):
     demos = load_demonstrations("stack_1")
-    train(small_config("bc-rnn", epochs=1), tmp_path / "run", demos=demos)
+    train(small_config("bc-rnn-gmm", epochs=1), tmp_path / "run", demos=demos)
     trained = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
     # A policy that exists only in memory (fresh weights, other statistics), saved and loaded back.
     network = BCPolicyNetwork(trained.network.config)
@@ -153,6 +154,11 @@ def test_a_run_folder_counts_as_trained_only_for_the_config_it_was_trained_with(
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, action_chunk=2))
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, obs_history=2))
     assert not trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, action_labels="expert"))
+    # Runs recorded before `quaternions` existed read them raw, not at the field's default.
+    del recorded["quaternions"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(recorded))
+    assert not trained_with(tmp_path / "run", config)
+    assert trained_with(tmp_path / "run", small_config("bc-mlp", epochs=1, quaternions="raw"))
     (tmp_path / "run" / "checkpoints" / "final.safetensors").unlink()  # interrupted before the end
     assert not trained_with(tmp_path / "run", config)
 
@@ -307,7 +313,7 @@ def test_one_entry_takes_only_seeds_of_one_recipe(tmp_path):
 
 def test_gradients_are_clipped_to_max_grad_norm(tmp_path, monkeypatch):
     demos = load_demonstrations("stack_1")
-    adam_step = torch.optim.Adam.step
+    adam_step = torch.optim.AdamW.step
     for max_grad_norm in (None, 1.0):
         norms = []
 
@@ -316,7 +322,7 @@ def test_gradients_are_clipped_to_max_grad_norm(tmp_path, monkeypatch):
             norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in gradients]))))
             return adam_step(optimizer, *args, **kwargs)
 
-        monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+        monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
         train(small_config("bc-mlp-gmm", epochs=1, max_grad_norm=max_grad_norm), tmp_path / str(max_grad_norm),
               demos=demos)
         if max_grad_norm is None:
@@ -402,3 +408,41 @@ def test_a_policy_trains_on_an_images_dataset_and_acts_from_frames(tmp_path):
     dark = {**obs, "agentview_image": np.zeros_like(obs["agentview_image"])}
     assert not np.allclose(policy(dark), action)
     env.close()
+
+
+def test_quaternion_features_are_the_rotation_matrix_columns_and_ignore_the_sign():
+    import mujoco
+
+    from dmg_envs.learning.data import quaternion_features
+
+    quaternions = np.random.default_rng(0).normal(size=(50, 4))
+    quaternions /= np.linalg.norm(quaternions, axis=1, keepdims=True)
+    features = quaternion_features(quaternions)
+    np.testing.assert_allclose(features, quaternion_features(-quaternions), atol=1e-12)
+    for quaternion, row in zip(quaternions, features):
+        matrix = np.zeros(9)
+        mujoco.mju_quat2Mat(matrix, quaternion)
+        np.testing.assert_allclose(row, matrix.reshape(3, 3)[:, :2].T.ravel(), atol=1e-12)
+
+
+def test_policies_read_quaternions_as_rotation_features_and_act_the_same_for_either_sign(tmp_path):
+    demos = load_demonstrations("stack_1")
+    assert dict(demos.low_dim_keys)["robot0_eef_quat"] == 6
+    assert dict(load_demonstrations("stack_1", quaternions="raw").low_dim_keys)["robot0_eef_quat"] == 4
+    with pytest.raises(InvalidConfigError, match="quaternions='euler'"):
+        small_config("bc-mlp", quaternions="euler")
+    train(small_config("bc-mlp", epochs=1), tmp_path / "run", demos=demos)
+    policy = load_policy(tmp_path / "run" / "checkpoints" / "final.safetensors")
+    import gymnasium as gym
+
+    env = gym.make("dmg/Stack-v0")
+    observation, _ = env.reset(seed=0)
+    env.close()
+    flipped = {**observation, **{key: -value for key, value in observation.items() if key.endswith("_quat")}}
+    policy.reset(1)
+    action = policy(observation)
+    policy.reset(1)
+    np.testing.assert_array_equal(policy(flipped), action)
+    policy.reset(1)
+    turned = {**observation, "robot0_eef_quat": np.array([1.0, 0.0, 0.0, 0.0])}
+    assert not np.allclose(policy(turned), action)  # the features carry the orientation
