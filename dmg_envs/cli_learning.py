@@ -142,7 +142,9 @@ def train_ppo(
 
 
 def evaluate(
-    runs: Annotated[list[Path], typer.Argument(help="run folders or checkpoints, one per training seed")],
+    runs: Annotated[list[str], typer.Argument(help="one per training seed: run folders or checkpoints of ours, "
+                                              "stable-baselines3 .zip files, or module:attribute (file.py:attribute) "
+                                              "naming a policy object")],
     env_id: Annotated[str | None, typer.Option("--env", help="env id; default the policy's own")] = None,
     dynamics: Annotated[str, typer.Option(help="comma-separated conditions")] = "static,dmg-paper,slow,fast",
     episodes: Annotated[int, typer.Option(min=1, help="episodes per condition and training seed")] = 50,
@@ -154,17 +156,43 @@ def evaluate(
     report: Annotated[Path | None, typer.Option(help="write the full report, every episode, here")] = None,
     device: Annotated[str, typer.Option(help="where the policies run: auto (CUDA where present), cpu or cuda")]
     = "auto",
+    trained_on: Annotated[str | None, typer.Option(help="outside policies: the Minari dataset they learned from "
+                                                   "(default: none of ours)")] = None,
+    training_seeds: Annotated[str | None, typer.Option(help="outside policies: their training seeds, "
+                                                       "comma-separated (default 0, 1, ...)")] = None,
+    budget: Annotated[str, typer.Option(help="outside policies: what one trained for")] = "not stated",
+    train_time_s: Annotated[float, typer.Option(min=0.0, help="outside policies: training time of all [s]")] = 0.0,
 ):
-    """Evaluate trained policies with the protocol and print (or write) their leaderboard entry."""
+    """Evaluate policies with the protocol and print (or write) their leaderboard entry: our run folders or
+    checkpoints, or outside policies (stable-baselines3 model files, Python objects) with --env and
+    --policy-name."""
     from dmg_envs.cli import _headless_gl_default  # here: cli imports this module
 
     _headless_gl_default()
-    from dmg_envs.errors import DmgError
+    from dmg_envs.errors import DmgError, InvalidConfigError
+    from dmg_envs.learning.outside import evaluate_outside_policies, is_outside_policy
     from dmg_envs.learning.runs import evaluate_runs
 
+    conditions = [d for d in dynamics.split(",") if d]
     try:
-        entry, full_report = evaluate_runs(runs, checkpoint, [d for d in dynamics.split(",") if d], episodes,
-                                           env_id, num_envs, vectorization, policy_name, device)
+        outside = [is_outside_policy(run) for run in runs]
+        if any(outside):
+            if not all(outside):
+                raise InvalidConfigError("one entry evaluates one kind of policy: give run folders of ours or "
+                                         "outside policies, not both")
+            if env_id is None or policy_name is None:
+                raise InvalidConfigError("outside policies need --env (the env id) and --policy-name")
+            try:
+                seeds = None if training_seeds is None else [int(seed) for seed in training_seeds.split(",")]
+            except ValueError as error:
+                raise InvalidConfigError(f"--training-seeds must be comma-separated integers, got "
+                                         f"{training_seeds!r}") from error
+            entry, full_report = evaluate_outside_policies(runs, env_id, policy_name, trained_on, seeds, budget,
+                                                           train_time_s, conditions, episodes, num_envs,
+                                                           vectorization)
+        else:
+            entry, full_report = evaluate_runs([Path(run) for run in runs], checkpoint, conditions, episodes,
+                                               env_id, num_envs, vectorization, policy_name, device)
     except DmgError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error

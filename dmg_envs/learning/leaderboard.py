@@ -9,10 +9,10 @@ Entry schema (version 1); every field is required unless marked optional:
 | `schema_version` | 1 | |
 | `policy` | str | the policy's name, e.g. "BC-RNN-GMM" |
 | `env_id` | str | the registered env it was evaluated in, e.g. "dmg/Stack-v0" |
-| `dataset.id` | str | the Minari dataset id, or "source:<file>" for source demos alone |
+| `dataset.id` | str | the Minari dataset id, "source:<file>" for source demos alone, "none" for none of ours |
 | `dataset.generator` | str | "dmp" (D-MG), "mimicgen", "none" (source demos) or another; details in parentheses |
 | `dataset.dynamics` | str | the preset the data was generated under, or "mixed" |
-| `dataset.source_demos` | int >= 1 | source demos the data came from |
+| `dataset.source_demos` | int >= 0 | source demos the data came from (0 with dataset "none": no demos) |
 | `dataset.generated_demos` | int >= 0 | generated demos trained on |
 | `training.seeds` | list of int, non-empty, distinct | one policy per training seed |
 | `training.wall_time_s` | number >= 0 | training time of all seeds together |
@@ -78,7 +78,7 @@ def validate_entry(entry: Any) -> dict[str, Any]:
     for path in ("policy", "env_id", "dataset.id", "dataset.generator", "dataset.dynamics", "training.budget",
                  "machine"):
         _require(entry, path, str, lambda v: v.strip() != "", "a non-empty string")
-    _require(entry, "dataset.source_demos", int, lambda v: v >= 1, "an integer >= 1")
+    _require(entry, "dataset.source_demos", int, lambda v: v >= 0, "an integer >= 0")
     _require(entry, "dataset.generated_demos", int, lambda v: v >= 0, "an integer >= 0")
     seeds = _require(entry, "training.seeds", list,
                      lambda v: v and all(isinstance(s, int) and not isinstance(s, bool) for s in v)
@@ -143,6 +143,8 @@ def _rate(entry: dict[str, Any], condition: str) -> str:
 
 def _data(entry: dict[str, Any]) -> str:
     data = entry["dataset"]
+    if data["source_demos"] == 0 and data["generated_demos"] == 0:
+        return "no demos of ours"
     if data["generated_demos"] == 0:
         return f"{data['source_demos']} source demo{'s' if data['source_demos'] > 1 else ''} alone"
     name, _, rest = data["generator"].partition(" ")
