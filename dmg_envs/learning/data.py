@@ -289,8 +289,12 @@ class Normalizer:
 
     @classmethod
     def fit(cls, rows: list[np.ndarray], min_std: float = 1e-3) -> Normalizer:
+        """Mean and standard deviation per dimension; a dimension (nearly) constant in `rows`, its deviation
+        under `min_std`, is centred but not scaled: scaled by its tiny spread, any change at test time (a pad
+        placed in D1 where D0 kept it fixed) would come out thousands of deviations wide."""
         data = np.concatenate(rows).astype(np.float64)
-        return cls(data.mean(axis=0).astype(np.float32), np.maximum(data.std(axis=0), min_std).astype(np.float32))
+        std = data.std(axis=0)
+        return cls(data.mean(axis=0).astype(np.float32), np.where(std < min_std, 1.0, std).astype(np.float32))
 
     @classmethod
     def fit_range(cls, rows: list[np.ndarray], min_half_range: float = 1e-3) -> Normalizer:

@@ -75,10 +75,21 @@ class _StableBaselines:
         return self.model.predict(observations, deterministic=True)[0]
 
 
+def _is_stable_baselines(policy: Any) -> bool:
+    try:
+        from stable_baselines3.common.base_class import BaseAlgorithm
+    except ImportError:  # without stable-baselines3 nothing is one of its models
+        return False
+    return isinstance(policy, BaseAlgorithm)
+
+
 def as_batch_policy(policy: Any) -> Any:
     """`policy` as an object with `reset(num_envs)` and `act(batch) -> (N, A) actions` (and, optionally,
     `obs_mode`; "dict" without it)."""
-    if hasattr(policy, "predict") and hasattr(policy, "observation_space"):
+    if isinstance(policy, gym.Env):  # e.g. the DMP expert: its `predict` reads its own env, not the ones evaluated
+        raise TypeError(f"cannot evaluate a {type(policy).__name__}: it is an env (wrapper) that acts on its own "
+                        f"env's state, not on the observations of the evaluation envs")
+    if _is_stable_baselines(policy):
         return _StableBaselines(policy)
     if hasattr(policy, "act") and hasattr(policy, "reset"):
         return policy

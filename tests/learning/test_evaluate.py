@@ -102,6 +102,31 @@ def test_a_callable_an_sb3_model_and_a_batch_policy_are_all_accepted():
     env.close()
 
 
+def test_an_env_that_predicts_is_refused_not_taken_for_an_sb3_model():
+    """The DMP expert has `predict` and `observation_space` as SB3 models do, but it acts on its own env's
+    state: taken for a model, it would give numbers that have nothing to do with the evaluation envs."""
+    import gymnasium as gym
+
+    from dmg_envs.datagen.expert import DMPExpert
+
+    expert = DMPExpert(gym.make("dmg/Stack-v0"), load_source_demos(DEMOS_DIR / "stack_1.hdf5")[0])
+    assert hasattr(expert, "predict") and hasattr(expert, "observation_space")
+    with pytest.raises(TypeError, match="cannot evaluate a DMPExpert: it is an env"):
+        as_batch_policy(expert)
+    expert.close()
+
+
+def test_a_dimension_constant_in_training_is_centred_not_blown_up():
+    from dmg_envs.learning.data import Normalizer
+
+    rows = [np.array([[1.0, 0.3], [3.0, 0.3]]), np.array([[2.0, 0.3]])]
+    normalizer = Normalizer.fit(rows)
+    np.testing.assert_allclose(normalizer.mean, [2.0, 0.3], rtol=1e-6)
+    np.testing.assert_allclose(normalizer.std, [np.std([1.0, 3.0, 2.0]), 1.0], rtol=1e-6)
+    # A pad 5 cm from where it always was in training reads 0.05 normalised, not 50.
+    np.testing.assert_allclose(normalizer.normalize(np.array([2.0, 0.35])), [0.0, 0.05], atol=1e-6)
+
+
 def test_wilson_interval_brackets_the_rate_and_stays_inside_zero_one():
     low, high = wilson_interval(45, 50)
     assert low < 0.9 < high and 0.78 < low and high < 0.96
