@@ -46,7 +46,7 @@ def entry():
     ("policy", None, "policy"),
     ("policy", "", "policy"),
     ("schema_version", 2, "schema_version"),
-    ("dataset.source_demos", 0, "dataset.source_demos"),
+    ("dataset.source_demos", -1, "dataset.source_demos"),
     ("dataset.generated_demos", -1, "dataset.generated_demos"),
     ("training.seeds", [0, 0, 1], "training.seeds"),
     ("training.wall_time_s", "an hour", "training.wall_time_s"),
