@@ -178,7 +178,7 @@ def main() -> None:
                                      **row_recipe)
             except InvalidConfigError as error:
                 sys.exit(f"error: {error}")
-            run_dir = args.work_dir / "runs" / args.task / config.run_name / row / f"seed{seed}"
+            run_dir = args.work_dir / "runs" / args.task / config.run_name / config.budget_name / row / f"seed{seed}"
             if not trained_with(run_dir, config):
                 summary = train(config, run_dir, progress=lambda r, row=row, seed=seed: print(
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))
@@ -188,7 +188,8 @@ def main() -> None:
             if not all(checkpoint_path(run, checkpoint).exists() for run in runs):
                 continue  # runs trained without validation have no best checkpoint
             entry, _ = evaluate_runs(runs, checkpoint, conditions, args.episodes)
-            path = args.entries / f"{args.task}-{row}-{config.run_name}-{checkpoint}.json"
+            # the whole budget in the name: an --epochs override writes an entry of its own
+            path = args.entries / f"{args.task}-{row}-{config.run_name}-{config.budget_name}-{checkpoint}.json"
             path.write_text(json.dumps(entry, indent=2) + "\n")
             print(f"{row} ({checkpoint}): " + ", ".join(
                 f"{name} {100 * figures['success_mean']:.1f}±{100 * figures['success_std']:.1f}"

@@ -143,6 +143,12 @@ class TrainConfig:
         return (self.algorithm + (f"-chunk{self.action_chunk}" if self.action_chunk != defaults.action_chunk else "")
                 + (f"-obs{self.obs_history}" if self.obs_history != defaults.obs_history else ""))
 
+    @property
+    def budget_name(self) -> str:
+        """The budget in a file name, e.g. "30ep250x256" (epochs, steps per epoch x batch size): beside
+        `run_name`, it keeps the runs and entries of one recipe on several budgets apart."""
+        return f"{self.epochs}ep{self.steps_per_epoch}x{self.batch_size}"
+
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise InvalidConfigError(f"algorithm={self.algorithm!r} is not valid; choose one of "

@@ -451,3 +451,18 @@ def test_policies_read_quaternions_as_rotation_features_and_act_the_same_for_eit
     policy.reset(1)
     turned = {**observation, "robot0_eef_quat": np.array([1.0, 0.0, 0.0, 0.0])}
     assert not np.allclose(policy(turned), action)  # the features carry the orientation
+
+
+def test_run_and_budget_names_keep_recipes_and_budgets_apart():
+    """`bench_leaderboard.py` names run folders and entry files by both: an --epochs override trains and
+    writes beside the recipe's runs and entry, never over them."""
+    recipe = small_config("bc-mlp", epochs=30, steps_per_epoch=1000, batch_size=256)
+    assert recipe.budget_name == "30ep1000x256"
+    assert small_config("bc-mlp", epochs=30, steps_per_epoch=1000, batch_size=256).budget_name == recipe.budget_name
+    others = {small_config("bc-mlp", epochs=50, steps_per_epoch=1000, batch_size=256).budget_name,
+              small_config("bc-mlp", epochs=30, steps_per_epoch=500, batch_size=256).budget_name,
+              small_config("bc-mlp", epochs=30, steps_per_epoch=1000, batch_size=128).budget_name}
+    assert len(others) == 3 and recipe.budget_name not in others
+    diffusion = TrainConfig(dataset="stack_1", algorithm="diffusion")
+    assert (diffusion.run_name, diffusion.budget_name) == ("diffusion", "100ep100x256")  # its defaults unnamed
+    assert TrainConfig(dataset="stack_1", algorithm="diffusion", action_chunk=8).run_name == "diffusion-chunk8"
