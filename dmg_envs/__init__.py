@@ -1,15 +1,18 @@
 """dmg-envs: fast Gymnasium manipulation environments on MuJoCo for dynamic data generation.
 
-Importing the package registers every environment id (`dmg/Stack-v0`, ...). `dmg_envs.make(env_id,
+Importing the package registers every environment id (`dmg/Stack-v0`, ...) and, on a Linux machine without
+a display, sets `MUJOCO_GL=osmesa` where it is unset (`dmg_envs.headless`). `dmg_envs.make(env_id,
 dynamics="slow")` makes an env wrapped with a dynamics preset (`dmg_envs.wrappers.PRESETS`).
 """
 
 from typing import Any
 
+from dmg_envs.headless import default_headless_gl
 from dmg_envs.registration import register_envs
 
 __version__ = "0.2.0"
 
+default_headless_gl()  # before anything imports MuJoCo (`dmg_envs.headless`)
 register_envs()
 
 

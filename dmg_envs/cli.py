@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -19,12 +17,6 @@ app = typer.Typer(help="dmg-envs: fast MuJoCo manipulation environments for dyna
                   no_args_is_help=True, add_completion=False)
 
 
-def _headless_gl_default() -> None:
-    # MuJoCo picks its GL backend at import: without a display, OSMesa works on any machine (EGL needs a GPU).
-    if sys.platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-        os.environ["MUJOCO_GL"] = "osmesa"
-
-
 @app.command()
 def render(
     env_id: Annotated[str, typer.Argument(help="registered environment id")] = "dmg/Stack-v0",
@@ -37,7 +29,6 @@ def render(
     dynamics: Annotated[str, typer.Option(help="preset: static, dmg-paper, slow, fast, jumps, ...")] = "static",
 ):
     """Render a seeded rollout (smooth random actions) to a GIF or MP4 and print where it is."""
-    _headless_gl_default()
     import dmg_envs  # noqa: F401  (registers the ids)
     from dmg_envs.rollout import render_rollout
     from dmg_envs.video import write_video
@@ -160,7 +151,6 @@ def view(
 ):
     """Render one stored episode of a dataset, replayed in its recovered env, to a GIF or MP4; a dataset
     with frames of the camera (`--images`) shows its own frames instead."""
-    _headless_gl_default()
     from dmg_envs.datagen.replay import render_episode
     from dmg_envs.video import write_video
 

@@ -166,9 +166,6 @@ def evaluate(
     """Evaluate policies with the protocol and print (or write) their leaderboard entry: our run folders or
     checkpoints, or outside policies (stable-baselines3 model files, Python objects) with --env and
     --policy-name."""
-    from dmg_envs.cli import _headless_gl_default  # here: cli imports this module
-
-    _headless_gl_default()
     from dmg_envs.errors import DmgError, InvalidConfigError
     from dmg_envs.learning.outside import evaluate_outside_policies, is_outside_policy
     from dmg_envs.learning.runs import evaluate_runs

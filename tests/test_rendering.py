@@ -128,3 +128,39 @@ def test_bad_image_observation_settings_are_named(kwargs, message):
 
     with pytest.raises(DmgError, match=message):
         gym.make("dmg/Stack-v0", **kwargs)
+
+
+def _python_without_display(code: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key not in ("MUJOCO_GL", "DISPLAY", "WAYLAND_DISPLAY")}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the default is for Linux")
+def test_without_a_display_or_mujoco_gl_importing_the_package_renders_headless():
+    """`import dmg_envs; gym.make(...)` renders on a machine without a display, as `dmg` does; a MuJoCo
+    imported earlier without MUJOCO_GL (it would pick GLFW and abort the process at the first frame) gets an
+    error that says what to set."""
+    result = _python_without_display(
+        "import os, dmg_envs, gymnasium as gym\n"
+        "env = gym.make('dmg/Stack-v0', render_mode='rgb_array', width=64, height=48)\n"
+        "env.reset(seed=0)\n"
+        "print(os.environ['MUJOCO_GL'], env.render().shape)\n"
+        "env.close()\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["osmesa", "(48,", "64,", "3)"]
+    result = _python_without_display(
+        "import mujoco, dmg_envs, gymnasium as gym\n"
+        "from dmg_envs.errors import InvalidConfigError\n"
+        "env = gym.make('dmg/Stack-v0', render_mode='rgb_array')\n"
+        "env.reset(seed=0)\n"
+        "try:\n"
+        "    env.render()\n"
+        "except InvalidConfigError as error:\n"
+        "    print('refused:', error)\n")
+    assert result.returncode == 0, result.stderr  # an exception, not an aborted process
+    assert "refused:" in result.stdout and "MUJOCO_GL=osmesa" in result.stdout

@@ -20,6 +20,7 @@ from gymnasium import spaces
 
 from dmg_envs.envs.interface import TaskInterface
 from dmg_envs.errors import InvalidActionError, InvalidConfigError, UnknownNameError
+from dmg_envs.headless import check_gl_backend
 from dmg_envs.sim import scene
 from dmg_envs.sim.controller import DiffIKController
 from dmg_envs.sim.transforms import rotation_error, rotvec_to_mat
@@ -259,6 +260,7 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         if camera not in self.camera_names:
             raise UnknownNameError("camera", camera, self.camera_names)
         if self._renderer is None:
+            check_gl_backend()
             self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
         self._renderer.update_scene(self.data, camera=camera)
         return self._renderer.render()
@@ -372,6 +374,7 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
     def _images(self) -> dict[str, np.ndarray]:
         """This step's frame from every camera of `render_observations` (fresh arrays)."""
         if self._image_renderer is None:
+            check_gl_backend()
             # Without multisampling: four times faster on OSMesa (its cost at this size), edges one pixel hard.
             samples, self.model.vis.quality.offsamples = self.model.vis.quality.offsamples, 0
             try:
