@@ -23,9 +23,9 @@ def default_headless_gl() -> None:
         os.environ["MUJOCO_GL"] = "osmesa"
 
 
-def check_gl_backend() -> None:
-    """Before the first frame: refuse the backend that would abort the process (GLFW without a display,
-    which MuJoCo takes when it was imported before `dmg_envs` with `MUJOCO_GL` unset)."""
+def new_renderer(model, height: int, width: int):
+    """A `mujoco.Renderer`, unless its backend would abort the process: GLFW without a display, which MuJoCo
+    takes when it was imported before `dmg_envs` with `MUJOCO_GL` unset (then an `InvalidConfigError`)."""
     import mujoco
 
     if _no_display() and getattr(mujoco, "GLContext", None) is not None and \
@@ -33,3 +33,4 @@ def check_gl_backend() -> None:
         raise InvalidConfigError("cannot render: there is no display and MuJoCo chose GLFW, because it was imported "
                                  "before dmg_envs with MUJOCO_GL unset; set MUJOCO_GL=osmesa (any machine) or egl "
                                  "(a GPU) before importing mujoco")
+    return mujoco.Renderer(model, height=height, width=width)

@@ -1,8 +1,7 @@
 """`ManipulationEnv`: the Gymnasium base of every dmg-envs task.
 
-It owns the compiled scene, the arms' controllers, action checking, stepping, observations and
-rendering; the privileged task interface of DESIGN.md that wrappers and data generation use instead of
-reaching into MuJoCo arrays lives in `envs.interface`, built on the same scene.
+It owns the compiled scene, the arms' controllers, action checking, stepping, observations and rendering;
+the task interface that wrappers and data generation use instead of MuJoCo arrays is `envs.interface`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from gymnasium import spaces
 
 from dmg_envs.envs.interface import TaskInterface
 from dmg_envs.errors import InvalidActionError, InvalidConfigError, UnknownNameError
-from dmg_envs.headless import check_gl_backend
+from dmg_envs.headless import new_renderer
 from dmg_envs.sim import scene
 from dmg_envs.sim.controller import DiffIKController
 from dmg_envs.sim.transforms import rotation_error, rotvec_to_mat
@@ -260,8 +259,7 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
         if camera not in self.camera_names:
             raise UnknownNameError("camera", camera, self.camera_names)
         if self._renderer is None:
-            check_gl_backend()
-            self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+            self._renderer = new_renderer(self.model, self.height, self.width)
         self._renderer.update_scene(self.data, camera=camera)
         return self._renderer.render()
 
@@ -374,11 +372,10 @@ class ManipulationEnv(TaskInterface, gym.Env[Any, np.ndarray], ABC):
     def _images(self) -> dict[str, np.ndarray]:
         """This step's frame from every camera of `render_observations` (fresh arrays)."""
         if self._image_renderer is None:
-            check_gl_backend()
             # Without multisampling: four times faster on OSMesa (its cost at this size), edges one pixel hard.
             samples, self.model.vis.quality.offsamples = self.model.vis.quality.offsamples, 0
             try:
-                self._image_renderer = mujoco.Renderer(self.model, height=self.image_size[0], width=self.image_size[1])
+                self._image_renderer = new_renderer(self.model, *self.image_size)
             finally:
                 self.model.vis.quality.offsamples = samples
         renderer, images = self._image_renderer, {}
