@@ -146,7 +146,10 @@ def test_a_driver_killed_mid_run_resumes_to_the_uninterrupted_dataset(isolated_d
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while len(list(work_dir.glob("episode_*.npz"))) < 3:
+    log = work_dir / "attempts.jsonl"
+    # Episodes the driver has recorded: a shard a worker wrote but the driver had not yet logged when killed
+    # is run again on resume, and with none logged the resume would redo every attempt.
+    while not log.exists() or len(log.read_text().splitlines()) < 3:
         assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "no episode files appeared"
         time.sleep(0.02)
