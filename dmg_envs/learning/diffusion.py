@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from dmg_envs.errors import InvalidConfigError
-from dmg_envs.learning.models import PolicyConfig
+from dmg_envs.learning.models import PolicyConfig, camera_encoders, encode_cameras
 
 GROUPS = 8  # GroupNorm groups: every U-Net width must be a multiple
 KERNEL_SIZE = 5
@@ -158,15 +158,12 @@ class DiffusionNetwork(nn.Module):
             raise InvalidConfigError(f"inference_steps must be in [1, diffusion_steps={config.diffusion_steps}], "
                                      f"got {config.inference_steps}")
         self.config = config
-        self.encoders = nn.ModuleDict({key.replace(".", "_"): ResNetImageEncoder(config.image_feature_size)
-                                       for key in config.image_keys})
-        condition = config.low_dim_size * config.obs_history + config.image_feature_size * len(config.image_keys)
-        self.denoiser = ConditionalUnet1D(config.action_size, condition, tuple(config.hidden_sizes))
+        self.encoders = camera_encoders(config, ResNetImageEncoder)
+        self.denoiser = ConditionalUnet1D(config.action_size, config.input_size, tuple(config.hidden_sizes))
         self.training_schedule, self.sampling_schedule = _schedulers(config)
 
     def condition(self, low_dim: torch.Tensor, images: dict[str, torch.Tensor] | None) -> torch.Tensor:
-        features = [low_dim] + [self.encoders[key.replace(".", "_")](images[key]) for key in self.config.image_keys]
-        return torch.cat(features, dim=-1)
+        return torch.cat([low_dim] + encode_cameras(self.encoders, self.config, images), dim=-1)
 
     def loss(self, batch: dict, generator: torch.Generator) -> torch.Tensor:
         """DDPM's loss: the squared error of the predicted noise, at a random step per chunk."""

@@ -62,6 +62,11 @@ class PolicyConfig:
     inference_steps: int = 10
 
     @property
+    def input_size(self) -> int:
+        """Features the trunk (or denoiser) reads: the low-dimensional history and each camera's features."""
+        return self.low_dim_size * self.obs_history + self.image_feature_size * len(self.image_keys)
+
+    @property
     def executed_actions(self) -> int:
         """Actions executed from each chunk before the next observation."""
         return self.action_chunk if self.action_horizon is None else self.action_horizon
@@ -74,6 +79,22 @@ class PolicyConfig:
     def from_dict(cls, values: dict) -> PolicyConfig:
         return cls(**{**values, "hidden_sizes": tuple(values["hidden_sizes"]),
                       "image_keys": tuple(values.get("image_keys", ()))})
+
+
+def camera_encoders(config: PolicyConfig, encoder: type[nn.Module]) -> nn.ModuleDict:
+    """One `encoder(config.image_feature_size)` per camera key (dots, not allowed in module names, as "_")."""
+    return nn.ModuleDict({key.replace(".", "_"): encoder(config.image_feature_size) for key in config.image_keys})
+
+
+def encode_cameras(encoders: nn.ModuleDict, config: PolicyConfig, images: dict[str, torch.Tensor] | None
+                   ) -> list[torch.Tensor]:
+    """Each camera's features, in `config.image_keys` order; frames (N, [T,] H, W, 3) give (N, [T,] F)."""
+    features = []
+    for key in config.image_keys:
+        frames = images[key]
+        encoded = encoders[key.replace(".", "_")](frames.reshape(-1, *frames.shape[-3:]))
+        features.append(encoded.reshape(*frames.shape[:-3], -1))
+    return features
 
 
 class ImageEncoder(nn.Module):
@@ -145,9 +166,8 @@ class BCPolicyNetwork(nn.Module):
             raise InvalidConfigError(f"obs_history must be at least 1, and 1 for an {config.architecture!r} "
                                      f"network; got {config.obs_history}")
         self.config = config
-        self.encoders = nn.ModuleDict({key.replace(".", "_"): ImageEncoder(config.image_feature_size)
-                                       for key in config.image_keys})
-        inputs = config.low_dim_size * config.obs_history + config.image_feature_size * len(config.image_keys)
+        self.encoders = camera_encoders(config, ImageEncoder)
+        inputs = config.input_size
         if config.architecture == "rnn":
             self.rnn = nn.LSTM(inputs, config.hidden_sizes[0], num_layers=len(config.hidden_sizes), batch_first=True)
             trunk_out = config.hidden_sizes[0]
@@ -166,12 +186,7 @@ class BCPolicyNetwork(nn.Module):
                 state: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[ActionDistribution, tuple | None]:
         """`low_dim` is (N, T, D) for "rnn" and (N, D * obs_history) for "mlp"; images (N, [T,] H, W, 3).
         Returns the distribution over actions at every input step and the LSTM state (None for "mlp")."""
-        features = [low_dim]
-        for key in self.config.image_keys:
-            frames = images[key]
-            encoded = self.encoders[key.replace(".", "_")](frames.reshape(-1, *frames.shape[-3:]))
-            features.append(encoded.reshape(*frames.shape[:-3], -1))
-        x = torch.cat(features, dim=-1)
+        x = torch.cat([low_dim] + encode_cameras(self.encoders, self.config, images), dim=-1)
         if self.config.architecture == "rnn":
             x, state = self.rnn(x, state)
         else:
