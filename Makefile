@@ -61,14 +61,15 @@ bench: install
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_images.py
 
-# The leaderboard's rows (a day or more on 2 cores): datasets, each task's recipe per training seed, the protocol, the table.
+# The leaderboard's ranked rows (a day or more on 2 cores): every command in leaderboard/commands.txt (datasets,
+# each row's recipe per training seed, the protocol, the entry), the SAC curves, then the tables.
+LEADERBOARD_COMMANDS := leaderboard/commands.txt
 leaderboard: install
-	$(PY) benchmarks/bench_leaderboard.py --task stack
-	$(PY) benchmarks/bench_leaderboard.py --task mug_drawer
-	$(PY) benchmarks/bench_leaderboard.py --task tray_lift
-	$(PY) benchmarks/bench_leaderboard.py --task pouring
+	grep -v -e '^\s*#' -e '^\s*$$' $(LEADERBOARD_COMMANDS) | while IFS= read -r command; do \
+		echo "$$command"; PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sh -c "$$command" || exit 1; \
+	done
 	$(PY) benchmarks/bench_sac.py
-	$(VENV)/bin/dmg leaderboard
+	$(VENV)/bin/dmg leaderboard --html leaderboard/site
 
 lint: install
 	$(VENV)/bin/ruff check dmg_envs tests benchmarks examples tools
@@ -98,15 +99,19 @@ $(LOWEST_STAMP): pyproject.toml tools/lowest_requirements.py
 		-e ".[$$($(LOWEST_PY) tools/lowest_requirements.py --extras)]"
 	touch $@
 
-# OSMesa for headless rendering on CPU (Debian/Ubuntu). Installed when missing and we may use apt.
+# OSMesa for headless rendering on CPU, chromium and its driver for the leaderboard page's browser test
+# (Debian/Ubuntu). Installed when missing and we may use apt.
+SYSTEM_PACKAGES := $(if $(filter osmesa,$(MUJOCO_GL)),$(if $(shell ldconfig -p 2>/dev/null | grep libOSMesa),,libosmesa6)) \
+	$(if $(shell command -v chromedriver || ls /usr/lib/chromium/chromedriver 2>/dev/null),,chromium chromium-driver)
 system-deps:
-	@if [ "$(MUJOCO_GL)" = "osmesa" ] && ! ldconfig -p 2>/dev/null | grep -q libOSMesa; then \
+	@if [ -n "$(strip $(SYSTEM_PACKAGES))" ]; then \
 		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libosmesa6 >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libosmesa6 >/dev/null; \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 		else \
-			echo "warning: libOSMesa not found; install libosmesa6 (or set MUJOCO_GL=egl on a GPU) to render"; \
+			echo "warning: missing system packages: $(strip $(SYSTEM_PACKAGES)); install them with apt (OSMesa renders"; \
+			echo "headless on CPU, chromium and chromium-driver run the leaderboard page's browser test)"; \
 		fi; \
 	fi
 

@@ -3,11 +3,13 @@
 For one task, each row's dataset is generated if it is missing (the count the row names, else --num-demos,
 1,000, from the shipped source demo; again if a row on expert labels finds it written before the generator
 stored them), a policy is trained per training seed (a run folder that already holds a finished run of the
-same config is reused, so an interrupted benchmark resumes), both the final and the best checkpoints are
-evaluated in every condition, and the entries go to `leaderboard/entries/`; `dmg leaderboard` then writes the
-table.
+same config is reused, so an interrupted benchmark resumes), the protocol's checkpoint is evaluated in every
+condition, a won and a lost episode are rendered, and the entry goes to `leaderboard/entries/`, recording the
+command that made it (this one, with --rows naming the row). `make leaderboard` runs the commands in
+`leaderboard/commands.txt`, one per ranked row; `dmg leaderboard` then writes the tables.
 
-    python benchmarks/bench_leaderboard.py --task stack                      # its TASK_ROWS, 3 seeds
+    python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow       # one ranked row, 3 seeds
+    python benchmarks/bench_leaderboard.py --task stack                      # its TASK_ROWS
     python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow --seeds 0
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-static,dmp-mixed
     python benchmarks/bench_leaderboard.py --task mug_drawer --rows dmp-mixed --seeds 1 --train-only  # in parallel
@@ -68,14 +70,13 @@ ROWS = {
 }
 for _name in ("mimicgen-static", "dmp-slow", "dmp-mixed"):  # the same data, Diffusion Policy's recipe
     ROWS[f"{_name}-diffusion"] = ROWS[_name]._replace(learner="diffusion")
-# each task's leaderboard rows, run without --rows (`make leaderboard` runs every task's)
+# each task's ranked rows (`leaderboard/commands.txt` runs each with --rows; without --rows, all of them):
+# the method's data under motion against MimicGen's static data, with one learner at equal data and budget
 TASK_ROWS = {
-    "stack": ("source", "mimicgen-static", "dmp-static", "dmp-slow", "dmp-mixed", "dmp-mixed-noise05"),
-    "mug_drawer": ("source", "mimicgen-static", "dmp-static", "dmp-mixed", "dmp-mixed-noise05", "dmp-mixed-noise10",
-                   "dmp-slow-noise10-expert", "mimicgen-static2000", "dmp-slow2000-noise10-expert",
-                   "dmp-slow4000-noise10-expert", "mimicgen-static2000-50ep", "dmp-slow2000-noise10-expert-50ep"),
-    "tray_lift": ("source", "mimicgen-static", "dmp-static", "dmp-mixed"),
-    "pouring": ("source", "mimicgen-static", "dmp-static", "dmp-mixed"),
+    "stack": ("source", "mimicgen-static", "dmp-static", "dmp-slow", "dmp-mixed"),
+    "mug_drawer": ("mimicgen-static2000-50ep", "dmp-slow2000-noise10-expert-50ep"),
+    "tray_lift": ("mimicgen-static-diffusion", "dmp-slow-diffusion"),
+    "pouring": ("mimicgen-static-diffusion", "dmp-slow-diffusion"),
 }
 
 # Each task's TrainConfig fields. BC-RNN on whole episodes learns Stack (87 steps) in 3,000 steps; on
@@ -116,7 +117,21 @@ def ensure_dataset(task: str, generator: str, dynamics: str, num_demos: int, act
     return config.dataset_id
 
 
-def main() -> None:
+def row_command(task: str, row: str, args: argparse.Namespace) -> str:
+    """The command that makes one row's entry: this benchmark on that row, with the options given that are
+    not their defaults."""
+    import shlex
+
+    words = ["python", "benchmarks/bench_leaderboard.py", "--task", task, "--rows", row]
+    defaults = vars(parser().parse_args([]))
+    for name in ("seeds", "algorithm", "epochs", "steps_per_epoch", "action_chunk", "obs_history", "eval_every",
+                 "episodes", "num_demos", "conditions"):
+        if getattr(args, name) != defaults[name]:
+            words += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return shlex.join(words)
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="stack")
     parser.add_argument("--rows", help=f"comma-separated, of {list(ROWS)}; default: the task's (TASK_ROWS)")
@@ -136,15 +151,21 @@ def main() -> None:
     parser.add_argument("--conditions", default="static,dmg-paper,slow,fast")
     parser.add_argument("--work-dir", type=Path, default=Path.home() / ".cache" / "dmg-envs" / "leaderboard")
     parser.add_argument("--entries", type=Path, default=ROOT / "leaderboard" / "entries")
-    args = parser.parse_args()
+    parser.add_argument("--no-clips", action="store_true", help="render no episodes for the leaderboard's page")
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
 
     os.environ.setdefault("MINARI_DATASETS_PATH", str(args.work_dir / "datasets"))
     os.environ.setdefault("DMG_WORK_DIR", str(args.work_dir / "generation"))
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     import dmg_envs  # noqa: F401
     from dmg_envs.errors import InvalidConfigError
-    from dmg_envs.learning.leaderboard import load_entries, write_leaderboard
-    from dmg_envs.learning.runs import checkpoint_path, evaluate_runs, trained_with
+    from dmg_envs.learning.leaderboard import PROTOCOL_CHECKPOINT, load_commands, load_entries
+    from dmg_envs.learning.leaderboard_site import write_leaderboard
+    from dmg_envs.learning.runs import evaluate_runs, trained_with
     from dmg_envs.learning.train import TrainConfig, train
 
     given = {"algorithm": args.algorithm, "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
@@ -184,19 +205,21 @@ def main() -> None:
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))
                 print(f"{row} seed {seed}: trained in {summary['train_time_s'] / 60:.1f} min", flush=True)
             runs.append(run_dir)
-        for checkpoint in () if args.train_only else ("final", "best"):
-            if not all(checkpoint_path(run, checkpoint).exists() for run in runs):
-                continue  # runs trained without validation have no best checkpoint
-            entry, _ = evaluate_runs(runs, checkpoint, conditions, args.episodes)
-            # the whole budget in the name: an --epochs override writes an entry of its own
-            path = args.entries / f"{args.task}-{row}-{config.run_name}-{config.budget_name}-{checkpoint}.json"
-            path.write_text(json.dumps(entry, indent=2) + "\n")
-            print(f"{row} ({checkpoint}): " + ", ".join(
-                f"{name} {100 * figures['success_mean']:.1f}±{100 * figures['success_std']:.1f}"
-                for name, figures in entry["evaluation"]["conditions"].items()), flush=True)
+        if args.train_only:
+            continue
+        # the whole recipe in the name: an --epochs override writes an entry of its own
+        path = args.entries / f"{args.task}-{row}-{config.run_name}-{config.budget_name}.json"
+        entry, _ = evaluate_runs(runs, PROTOCOL_CHECKPOINT, conditions, args.episodes,
+                                 command=row_command(args.task, row, args),
+                                 clips_beside=None if args.no_clips else path)
+        path.write_text(json.dumps(entry, indent=2) + "\n")
+        print(f"{row}: " + ", ".join(f"{name} {100 * figures['success_mean']:.1f}±{100 * figures['success_std']:.1f}"
+                                     for name, figures in entry["evaluation"]["conditions"].items()), flush=True)
     if args.train_only:
         return
-    written = write_leaderboard(load_entries(args.entries), args.entries.parent)
+    commands = args.entries.parent / "commands.txt"
+    written = write_leaderboard(load_entries(args.entries), args.entries.parent,
+                                load_commands(commands) if commands.is_file() else None)
     print("wrote " + ", ".join(str(path) for path in written.values()))
 
 

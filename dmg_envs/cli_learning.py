@@ -162,6 +162,10 @@ def evaluate(
                                                        "comma-separated (default 0, 1, ...)")] = None,
     budget: Annotated[str, typer.Option(help="outside policies: what one trained for")] = "not stated",
     train_time_s: Annotated[float, typer.Option(min=0.0, help="outside policies: training time of all [s]")] = 0.0,
+    recipe: Annotated[Path | None, typer.Option(help="outside policies: a JSON file of their training "
+                                                "hyperparameters, at least \"algorithm\"")] = None,
+    clips: Annotated[bool, typer.Option(help="render a won and a lost episode beside the entry (--out) for the "
+                                        "leaderboard's page")] = False,
 ):
     """Evaluate policies with the protocol and print (or write) their leaderboard entry: our run folders or
     checkpoints, or outside policies (stable-baselines3 model files, Python objects) with --env and
@@ -171,7 +175,16 @@ def evaluate(
     from dmg_envs.learning.runs import evaluate_runs
 
     conditions = [d for d in dynamics.split(",") if d]
+    # the entry records the command that reproduces it: these arguments, those left at their defaults out
+    command = _command(["dmg", "eval", *runs], env=(env_id, None), dynamics=(dynamics, "static,dmg-paper,slow,fast"),
+                       episodes=(episodes, 50), checkpoint=(checkpoint, "final"), num_envs=(num_envs, 10),
+                       vectorization=(vectorization, "sync"), policy_name=(policy_name, None),
+                       trained_on=(trained_on, None), training_seeds=(training_seeds, None),
+                       budget=(budget, "not stated"), train_time_s=(train_time_s, 0.0), recipe=(recipe, None),
+                       clips=(clips, False), out=(out, None))
     try:
+        if clips and out is None:
+            raise InvalidConfigError("--clips writes the clips beside the entry: give --out")
         outside = [is_outside_policy(run) for run in runs]
         if any(outside):
             if not all(outside):
@@ -184,12 +197,13 @@ def evaluate(
             except ValueError as error:
                 raise InvalidConfigError(f"--training-seeds must be comma-separated integers, got "
                                          f"{training_seeds!r}") from error
-            entry, full_report = evaluate_outside_policies(runs, env_id, policy_name, trained_on, seeds, budget,
-                                                           train_time_s, conditions, episodes, num_envs,
-                                                           vectorization)
+            entry, full_report = evaluate_outside_policies(
+                runs, env_id, policy_name, trained_on, seeds, budget, train_time_s, conditions, episodes, num_envs,
+                vectorization, _read_recipe(recipe), command, out if clips else None)
         else:
             entry, full_report = evaluate_runs([Path(run) for run in runs], checkpoint, conditions, episodes,
-                                               env_id, num_envs, vectorization, policy_name, device)
+                                               env_id, num_envs, vectorization, policy_name, device, command,
+                                               out if clips else None)
     except DmgError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error
@@ -203,18 +217,54 @@ def evaluate(
     typer.echo(f"entry written to {out}" if out else json.dumps(entry, indent=2))
 
 
+def _command(words: list[str], **options: tuple[object, object]) -> str:
+    """A command line: `words`, then each option (value, default) whose value is not its default."""
+    import shlex
+
+    for name, (value, default) in options.items():
+        if value != default:
+            words += [f"--{name.replace('_', '-')}"] + ([] if isinstance(value, bool) else [str(value)])
+    return shlex.join(words)
+
+
+def _read_recipe(path: Path | None) -> dict | None:
+    from dmg_envs.errors import InvalidConfigError
+
+    if path is None:
+        return None
+    try:
+        recipe = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise InvalidConfigError(f"--recipe {path}: not a readable JSON file ({error})") from error
+    if not isinstance(recipe, dict) or "algorithm" not in recipe:
+        raise InvalidConfigError(f"--recipe {path}: a JSON object naming at least its \"algorithm\", got {recipe!r}")
+    return recipe
+
+
 def leaderboard(
     entries: Annotated[Path, typer.Argument(help="folder of entries (*.json)")] = Path("leaderboard/entries"),
     out_dir: Annotated[Path, typer.Option(help="where LEADERBOARD.md, leaderboard.csv and robustness.png go")]
     = Path("leaderboard"),
+    commands: Annotated[Path | None, typer.Option(help="the commands `make leaderboard` runs, one a line; an "
+                                                  "entry is ranked if it records one (default: commands.txt beside "
+                                                  "the entries folder, where there is one)")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="also write the leaderboard as a static web page "
+                                              "in this folder")] = None,
 ):
-    """Validate every entry and write the leaderboard table, its CSV and the robustness plot."""
-    from dmg_envs.learning.leaderboard import LeaderboardEntryError, load_entries, write_leaderboard
+    """Validate every entry and write the ranked tables, their CSV and the robustness plot (and, with --html, a
+    web page)."""
+    from dmg_envs.learning.leaderboard import LeaderboardEntryError, load_commands, load_entries
+    from dmg_envs.learning.leaderboard_site import write_leaderboard, write_site
 
     try:
         loaded = load_entries(entries)
+        if commands is None and (entries.parent / "commands.txt").is_file():
+            commands = entries.parent / "commands.txt"
+        ranked_commands = None if commands is None else load_commands(commands)
+        written = list(write_leaderboard(loaded, out_dir, ranked_commands).values())
+        if html is not None:
+            written.append(write_site(loaded, entries, html, ranked_commands))
     except LeaderboardEntryError as error:
-        typer.echo(f"error: invalid leaderboard entry: {error}", err=True)
+        typer.echo(f"error: invalid leaderboard: {error}", err=True)
         raise typer.Exit(code=1) from error
-    written = write_leaderboard(loaded, out_dir)
-    typer.echo(f"{len(loaded)} entries -> " + ", ".join(str(path) for path in written.values()))
+    typer.echo(f"{len(loaded)} entries -> " + ", ".join(str(path) for path in written))

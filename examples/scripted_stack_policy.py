@@ -2,8 +2,9 @@
 same protocol as our checkpoints and entered beside them.
 
 Run:  dmg eval examples/scripted_stack_policy.py:ScriptedStack --env dmg/Stack-v0 \\
-          --policy-name "Scripted pick-and-place (example)" --out leaderboard/entries/my_policy.json
-      dmg leaderboard                 # the table now holds it
+          --policy-name "Scripted pick-and-place (example)" --clips --out leaderboard/entries/my_policy.json
+      dmg leaderboard                 # listed as unranked until its command is in leaderboard/commands.txt
+      dmg leaderboard --html site     # the web page, with the clips of a won and a lost episode
 or    python examples/scripted_stack_policy.py   (the same, from Python, 10 episodes per condition)
 
 Any object with `reset(num_envs)` and `act(observations) -> actions` enters this way (here the observations
@@ -22,6 +23,7 @@ class ScriptedStack:
     """Pick cubeA, carry it over cubeB, put it down, let go and move up: a state machine per env."""
 
     obs_mode = "dict"
+    recipe = {"algorithm": "scripted"}  # nobody trained it: one "training seed" is the whole protocol
 
     def reset(self, num_envs: int) -> None:
         self.phase = np.full(num_envs, APPROACH)

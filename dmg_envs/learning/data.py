@@ -3,6 +3,7 @@ arrays, the observation keys a policy reads, and their normalisation."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,9 @@ def _combined(parts: list[Demonstrations]) -> Demonstrations:
             "episodes": sum(part.info["episodes"] for part in parts),
             "generator": generators.pop() if len(generators) == 1 else "mixed",
             "dynamics": "mixed: " + " + ".join(f"{part.info['episodes']} {part.info['dynamics']}" for part in parts),
-            "generated_demos": sum(part.info["generated_demos"] for part in parts)}
+            "generated_demos": sum(part.info["generated_demos"] for part in parts),
+            "content_hashes": {k: v for part in parts for k, v in part.info["content_hashes"].items()},
+            "generated_with": {k: v for part in parts for k, v in part.info["generated_with"].items()}}
     return Demonstrations([x for p in parts for x in p.low_dim], [x for p in parts for x in p.images],
                           [x for p in parts for x in p.actions], first.low_dim_keys, first.image_keys,
                           first.env_id, info)
@@ -225,6 +228,10 @@ def _from_minari(dataset_id: str, max_episodes: int | None, action_labels: str =
     info = {"dataset_id": dataset_id, "episodes": count, "generator": _generator_label(generation, action_labels),
             "dynamics": generation.get("dynamics", "unknown"), "source": generation.get("source", "unknown"),
             "source_demos": 1 if generation else None, "generated_demos": count if generation else 0,
+            # what the data was: the whole dataset's hash (trained on its first `count` episodes) and the
+            # dmg-envs that generated it
+            "content_hashes": {dataset_id: generation.get("content_hash", "unknown")},
+            "generated_with": {dataset_id: generation.get("package_version", "unknown")},
             "env_kwargs": {"reset_distribution": generation.get("reset_distribution", "D0"),
                            **image_env_kwargs({key: first[key] for key in image_keys})}}
     return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, env_id, info)
@@ -276,6 +283,8 @@ def _from_source_file(path: Path, name: str, max_episodes: int | None, quaternio
                                          [demo.actions for demo in demos])
     info = {"dataset_id": f"source:{Path(name).stem}", "episodes": len(demos), "generator": "none",
             "dynamics": "static", "source": str(name), "source_demos": len(demos), "generated_demos": 0,
+            "content_hashes": {f"source:{Path(name).stem}": hashlib.sha256(path.read_bytes()).hexdigest()},
+            "generated_with": {f"source:{Path(name).stem}": "shipped source demos"},
             "env_kwargs": {k: v for k, v in demos[0].env_kwargs.items() if k == "reset_distribution"}}
     return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, demos[0].env_id, info)
 

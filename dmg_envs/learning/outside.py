@@ -3,7 +3,9 @@
 
 The object is a callable of one observation (one copy per env), an object with `reset(num_envs)` and
 `act(observations) -> (N, A) actions` for a batch, or a class of either, which is instantiated with no
-arguments. Its `obs_mode` attribute ("dict", the default, or "flat") picks the observations it gets.
+arguments. Its `obs_mode` attribute ("dict", the default, or "flat") picks the observations it gets; its
+`recipe` attribute (a dict with at least "algorithm"; "scripted" for a policy nobody trained) goes into the
+entry as its training recipe.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import shlex
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -96,22 +99,29 @@ def training_data(dataset_id: str | None) -> dict[str, Any]:
     """The entry's `dataset` fields for a policy trained on the Minari dataset `dataset_id` (read from its
     generation metadata), or on none of ours (None: a scripted policy, RL from scratch, other data)."""
     if dataset_id is None:
-        return {"id": "none", "generator": "none", "dynamics": "none", "source_demos": 0, "generated_demos": 0}
+        return {"id": "none", "generator": "none", "dynamics": "none", "source_demos": 0, "generated_demos": 0,
+                "content_hashes": {}, "generated_with": {}}
     from dmg_envs.learning.data import open_dataset
 
     dataset = open_dataset(dataset_id)
     generation = dataset.storage.metadata.get("dmg_generation") or {}
     return {"id": dataset_id, "generator": generation.get("generator", "unknown"),
             "dynamics": generation.get("dynamics", "unknown"), "source_demos": 1 if generation else 0,
-            "generated_demos": dataset.total_episodes if generation else 0}
+            "generated_demos": dataset.total_episodes if generation else 0,
+            "content_hashes": {dataset_id: generation.get("content_hash", "unknown")},
+            "generated_with": {dataset_id: generation.get("package_version", "unknown")}}
 
 
 def evaluate_outside_policies(specs: Sequence[str], env_id: str, policy_name: str, trained_on: str | None = None,
                               training_seeds: Sequence[int] | None = None, budget: str = "not stated",
                               train_time_s: float = 0.0, conditions: Sequence[str] = CONDITIONS,
                               episodes: int = EPISODES_PER_CONDITION, num_envs: int = 10,
-                              vectorization: str = "sync") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Evaluate one outside policy per training seed with the protocol; returns (entry, full report)."""
+                              vectorization: str = "sync", recipe: dict[str, Any] | None = None,
+                              command: str = "", clips_beside: str | Path | None = None
+                              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate one outside policy per training seed with the protocol; returns (entry, full report).
+    `recipe` is what its authors state about its training (at least its `algorithm`); `command` what
+    reproduces the entry (default: the `dmg eval` of `specs`); `clips_beside` as in `runs.evaluate_runs`."""
     if not policy_name.strip():
         raise InvalidConfigError("an outside policy needs a name on the leaderboard (--policy-name)")
     seeds = list(range(len(specs)) if training_seeds is None else training_seeds)
@@ -119,8 +129,17 @@ def evaluate_outside_policies(specs: Sequence[str], env_id: str, policy_name: st
         raise InvalidConfigError(f"give one distinct training seed per policy: {len(specs)} policies, seeds {seeds}")
     dataset = training_data(trained_on)  # checked before any episode runs
     policies = [load_outside_policy(spec) for spec in specs]
+    # what its authors state about its training: the policy's own `recipe` attribute, then the one given
+    recipe = {"algorithm": "not stated", **dict(getattr(policies[0], "recipe", None) or {}), **(recipe or {})}
+    if not isinstance(recipe["algorithm"], str) or not recipe["algorithm"].strip():
+        raise InvalidConfigError(f"an outside policy's recipe names its algorithm as a string, got {recipe!r}")
     report = evaluate_protocol(policies, env_id, conditions, episodes=episodes, num_envs=num_envs,
                                vectorization=vectorization)
-    entry = make_entry(report, policy_name, dataset, seeds, train_time_s, budget, checkpoint="final",
-                       notes=f"outside policy: {', '.join(specs)}")
+    command = command or shlex.join(["dmg", "eval", *specs, "--env", env_id, "--policy-name", policy_name])
+    entry = make_entry(report, policy_name, dataset, seeds, train_time_s, budget, recipe, command,
+                       checkpoint="final", notes=f"outside policy: {', '.join(specs)}")
+    if clips_beside is not None:
+        from dmg_envs.learning.clips import add_clips
+
+        add_clips(entry, policies[0], report, clips_beside)
     return entry, report

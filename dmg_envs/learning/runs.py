@@ -4,6 +4,7 @@ leaderboard entry of a set of runs evaluated together."""
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,20 @@ def checkpoint_path(run: str | Path, checkpoint: str = "final") -> Path:
     return run / "checkpoints" / f"{checkpoint}.safetensors" if run.is_dir() else run
 
 
+def complete_recipe(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A run's every `TrainConfig` field but the seed, from its recorded config (`config.json`, a checkpoint's
+    `recipe`), as JSON values. A field added since the run was trained counts at its default for the run's
+    algorithm, or at the value that means what the code did before it existed (`_BEFORE_FIELD`): the run
+    trained without it."""
+    from dmg_envs.learning.recipe import TrainConfig
+
+    recorded = {key: value for key, value in recorded.items() if key not in ("data", "seed")}
+    defaults = asdict(TrainConfig(dataset=recorded["dataset"], algorithm=recorded.get("algorithm", "bc-rnn-gmm")))
+    recipe = json.loads(json.dumps({**defaults, **_BEFORE_FIELD, **recorded}))
+    recipe.pop("seed")
+    return recipe
+
+
 def trained_with(run: str | Path, config: Any) -> bool:
     """Whether the run folder holds a finished run of this `TrainConfig`: its final checkpoint, and a
     `config.json` that matches the config in every field (another budget or seed is another run)."""
@@ -33,13 +48,19 @@ def trained_with(run: str | Path, config: Any) -> bool:
     if not (checkpoint_path(run, "final").is_file() and (run / "config.json").is_file()):
         return False
     recorded = json.loads((run / "config.json").read_text())
-    recorded.pop("data", None)
-    if recorded.get("algorithm", config.algorithm) != config.algorithm:
-        return False
-    # A field added since the run was trained counts at its default for the run's algorithm, or at the value
-    # that means what the code did before it existed (`_BEFORE_FIELD`): the run trained without it.
-    defaults = {**asdict(type(config)(dataset=config.dataset, algorithm=config.algorithm)), **_BEFORE_FIELD}
-    return json.loads(json.dumps({**defaults, **recorded})) == json.loads(json.dumps(asdict(config)))
+    return (recorded.get("seed") == config.seed
+            and complete_recipe(recorded) == complete_recipe(asdict(config)))
+
+
+def run_recipe(policy: BCPolicy, run: str | Path) -> dict[str, Any]:
+    """The recipe a policy was trained with: its checkpoint's, else its run folder's `config.json`."""
+    if "recipe" in policy.info:
+        return complete_recipe(policy.info["recipe"])
+    config = Path(run) / "config.json"
+    if not config.is_file():
+        raise InvalidConfigError(f"{run} records no training recipe (a checkpoint from before recipes were "
+                                 f"recorded, outside its run folder); a leaderboard entry needs one")
+    return complete_recipe(json.loads(config.read_text()))
 
 
 def budget(run: str | Path) -> str:
@@ -62,15 +83,21 @@ def train_time(runs: Sequence[str | Path]) -> float:
     return sum(json.loads(path.read_text())["train_time_s"] for path in paths if path.is_file())
 
 
-def check_comparable(policies: Sequence[BCPolicy]) -> None:
-    """Policies evaluated as one entry: distinct training seeds of one algorithm on one dataset and env,
-    and one kind of checkpoint."""
+def check_comparable(policies: Sequence[BCPolicy], recipes: Sequence[dict[str, Any]]) -> None:
+    """Policies evaluated as one entry: distinct training seeds of one recipe (every hyperparameter) on one
+    dataset and env, and one kind of checkpoint."""
     first = policies[0].info
-    for policy in policies[1:]:
-        for key in ("algorithm", "env_id", "data", "checkpoint"):
+    for policy, recipe in zip(policies[1:], recipes[1:]):
+        for key in ("env_id", "data", "checkpoint"):
             if policy.info.get(key) != first.get(key):
                 raise InvalidConfigError(f"the runs differ in {key}: {first.get(key)!r} and {policy.info.get(key)!r}; "
                                          f"one entry evaluates the training seeds of one recipe")
+        differ = sorted(key for key in {*recipe, *recipes[0]} if recipe.get(key) != recipes[0].get(key))
+        if differ:
+            raise InvalidConfigError(
+                "the runs' recipes differ in " + ", ".join(f"{key} ({recipes[0].get(key)!r} and {recipe.get(key)!r})"
+                                                            for key in differ)
+                + "; one entry evaluates the training seeds of one recipe")
         if policy.network.config != policies[0].network.config:
             raise InvalidConfigError(f"the runs differ in their networks: {policies[0].network.config} and "
                                      f"{policy.network.config}; one entry evaluates the training seeds of one recipe")
@@ -85,7 +112,7 @@ def check_comparable(policies: Sequence[BCPolicy]) -> None:
 def _policy_name(policy: BCPolicy) -> str:
     """The learner's name from its network (a GMM head named as robomimic does), with its chunks, observation
     history and cameras where they are not its algorithm's defaults."""
-    from dmg_envs.learning.train import ALGORITHMS
+    from dmg_envs.learning.recipe import ALGORITHMS
 
     config = policy.network.config
     name = ARCHITECTURE_NAMES[config.architecture] + ("-GMM" if config.gmm_modes else "")
@@ -98,17 +125,29 @@ def _policy_name(policy: BCPolicy) -> str:
 
 def evaluate_runs(runs: Sequence[str | Path], checkpoint: str = "final", conditions: Sequence[str] = CONDITIONS,
                   episodes: int = EPISODES_PER_CONDITION, env_id: str | None = None, num_envs: int = 10,
-                  vectorization: str = "sync", policy_name: str | None = None,
-                  device: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+                  vectorization: str = "sync", policy_name: str | None = None, device: str = "cpu",
+                  command: str = "", clips_beside: str | Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate one run per training seed with the protocol; returns (leaderboard entry, full report with
-    every episode). Everything that could make the entry invalid is checked before any episode runs."""
+    every episode). `command` is what reproduces the entry (default: the `dmg eval` of these runs);
+    `clips_beside`: the entry's file, beside which a won and a lost episode are rendered (`clips`).
+    Everything that could make the entry invalid is checked before any episode runs."""
     policies = [load_policy(checkpoint_path(run, checkpoint), device) for run in runs]
-    check_comparable(policies)
+    recipes = [run_recipe(policy, run) for policy, run in zip(policies, runs)]
+    check_comparable(policies, recipes)
     info = policies[0].info
+    data = {**info["data"], "id": info["data"]["dataset_id"]}
+    for field in ("content_hashes", "generated_with"):
+        if field not in data:
+            raise InvalidConfigError(f"{runs[0]} records no dataset {field.replace('_', ' ')} (trained before "
+                                     f"they were recorded); a leaderboard entry needs them: train it again")
     report = evaluate_protocol(policies, env_id or info["env_id"], conditions, episodes=episodes, num_envs=num_envs,
                                vectorization=vectorization, env_kwargs=info.get("env_kwargs"))
-    entry = make_entry(report, policy_name or _policy_name(policies[0]),
-                       {**info["data"], "id": info["data"]["dataset_id"]},
+    command = command or shlex.join(["dmg", "eval", *map(str, runs), "--checkpoint", checkpoint])
+    entry = make_entry(report, policy_name or _policy_name(policies[0]), data,
                        [policy.info["training_seed"] for policy in policies], train_time(runs), budget(runs[0]),
-                       checkpoint=info.get("checkpoint", checkpoint))
+                       recipes[0], command, checkpoint=info.get("checkpoint", checkpoint))
+    if clips_beside is not None:
+        from dmg_envs.learning.clips import add_clips
+
+        add_clips(entry, policies[0], report, clips_beside, info.get("env_kwargs"))
     return entry, report

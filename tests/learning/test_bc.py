@@ -294,18 +294,27 @@ def test_a_chunked_policy_observes_once_per_chunk_and_starts_a_new_chunk_after_r
 
 
 def test_one_entry_takes_only_seeds_of_one_recipe(tmp_path):
-    from dmg_envs.learning.runs import check_comparable
+    from typer.testing import CliRunner
+
+    from dmg_envs.cli import app
+    from dmg_envs.learning.runs import check_comparable, run_recipe
 
     demos = load_demonstrations("stack_1", quaternions="raw")
-    policies = {}
-    for name, overrides in {"a": {}, "b": {"seed": 1}, "chunked": {"seed": 2, "action_chunk": 2}}.items():
+    policies, recipes = {}, {}
+    for name, overrides in {"a": {}, "b": {"seed": 1}, "chunked": {"seed": 2, "action_chunk": 2},
+                            "faster": {"seed": 3, "learning_rate": 1e-2}}.items():
         train(small_config("bc-mlp", epochs=1, steps_per_epoch=2, **overrides), tmp_path / name, demos=demos)
         policies[name] = load_policy(tmp_path / name / "checkpoints" / "final.safetensors")
-    check_comparable([policies["a"], policies["b"]])
-    with pytest.raises(InvalidConfigError, match="networks"):
-        check_comparable([policies["a"], policies["chunked"]])
+        recipes[name] = run_recipe(policies[name], tmp_path / name)
+    assert recipes["a"] == recipes["b"] and "seed" not in recipes["a"]
+    check_comparable([policies["a"], policies["b"]], [recipes["a"], recipes["b"]])
+    with pytest.raises(InvalidConfigError, match="action_chunk"):
+        check_comparable([policies["a"], policies["chunked"]], [recipes["a"], recipes["chunked"]])
     with pytest.raises(InvalidConfigError, match="repeat a training seed"):
-        check_comparable([policies["a"], policies["a"]])
+        check_comparable([policies["a"], policies["a"]], [recipes["a"], recipes["a"]])
+    # The same network, another learning rate: `dmg eval` refuses them as one entry, naming the field.
+    refused = CliRunner().invoke(app, ["eval", str(tmp_path / "a"), str(tmp_path / "faster"), "--episodes", "1"])
+    assert refused.exit_code == 1 and "recipes differ in learning_rate (0.003 and 0.01)" in refused.output
 
 
 def test_gradients_are_clipped_to_max_grad_norm(tmp_path, monkeypatch):

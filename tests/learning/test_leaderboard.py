@@ -1,5 +1,5 @@
-"""Leaderboard entries: the schema is enforced field by field, and valid entries render as a table, a CSV
-and the robustness plot."""
+"""Leaderboard entries: the schema is enforced field by field, entries rank into one row per policy and training
+data by the stated rule, and render as a table, a CSV, the robustness plot and a web page."""
 
 import copy
 import csv
@@ -13,10 +13,11 @@ from dmg_envs.learning.leaderboard import (
     LeaderboardEntryError,
     load_entries,
     make_entry,
-    robustness_lines,
+    rank_entries,
+    recipe_fields,
     validate_entry,
-    write_leaderboard,
 )
+from dmg_envs.learning.leaderboard_site import write_leaderboard
 
 
 def report(success: dict[str, list[float]]) -> dict:
@@ -32,20 +33,47 @@ def report(success: dict[str, list[float]]) -> dict:
 
 BUDGET = "30 epochs x 100 steps, batches of 16 whole episodes"
 DATASET = {"id": "dmg/stack/dmp-slow-v0", "generator": "dmp", "dynamics": "slow", "source_demos": 1,
-           "generated_demos": 1000}
+           "generated_demos": 1000, "content_hashes": {"dmg/stack/dmp-slow-v0": "ab" * 32},
+           "generated_with": {"dmg/stack/dmp-slow-v0": "0.1.0"}}
+COMMAND = "python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow"
+ALL = ("static", "dmg-paper", "slow", "fast")
+
+
+def recipe(**changes):
+    from dataclasses import asdict
+
+    from dmg_envs.learning.recipe import TrainConfig
+
+    values = asdict(TrainConfig(dataset=DATASET["id"], epochs=30))
+    values.pop("seed")
+    return {**values, **changes}
+
+
+def an_entry(rates, policy="BC-RNN-GMM", dataset=DATASET, command=COMMAND, seeds=(0, 1, 2), **recipe_changes):
+    return make_entry(report(rates), policy, dataset, list(seeds), 3600.0, BUDGET, recipe(**recipe_changes), command)
 
 
 @pytest.fixture
 def entry():
     rates = {"static": [0.96, 0.98, 1.0], "dmg-paper": [0.9, 0.92, 0.94], "slow": [0.9, 0.9, 0.92],
              "fast": [0.5, 0.6, 0.7]}
-    return make_entry(report(rates), "BC-RNN-GMM", DATASET, [0, 1, 2], 3600.0, BUDGET)
+    return an_entry(rates)
 
 
 @pytest.mark.parametrize("path, value, field", [
     ("policy", None, "policy"),
     ("policy", "", "policy"),
-    ("schema_version", 2, "schema_version"),
+    ("schema_version", 1, "schema_version"),
+    ("command", None, "command"),
+    ("dataset.content_hashes", None, "dataset.content_hashes"),
+    ("dataset.content_hashes", {}, "dataset.content_hashes"),
+    ("dataset.content_hashes", {"dmg/stack/dmp-slow-v0": "unknown"}, "dataset.content_hashes"),
+    ("dataset.generated_with", {}, "dataset.generated_with"),
+    ("training.recipe", None, "training.recipe.algorithm"),
+    ("training.recipe.learning_rate", None, "training.recipe.learning_rate"),
+    ("training.recipe.ema", None, "training.recipe.ema"),
+    ("evaluation.conditions.static.success_interval_95", [0.9, 0.1],
+     "evaluation.conditions.static.success_interval_95"),
     ("dataset.source_demos", -1, "dataset.source_demos"),
     ("dataset.generated_demos", -1, "dataset.generated_demos"),
     ("training.seeds", [0, 0, 1], "training.seeds"),
@@ -70,27 +98,6 @@ def test_an_invalid_entry_is_rejected_naming_the_field(entry, path, value, field
         validate_entry(broken)
 
 
-def test_valid_entries_render_as_table_csv_and_plot(tmp_path, entry):
-    source_only = make_entry(report({"static": [0.02, 0.0, 0.04], "slow": [0.0, 0.0, 0.0]}), "BC-RNN-GMM",
-                             {**DATASET, "id": "source:stack_1", "generator": "none", "dynamics": "static",
-                              "generated_demos": 0}, [0, 1, 2], 120.0, BUDGET)
-    (tmp_path / "entries").mkdir()
-    for name, item in (("a", entry), ("b", source_only)):
-        (tmp_path / "entries" / f"{name}.json").write_text(json.dumps(item))
-    written = write_leaderboard(load_entries(tmp_path / "entries"), tmp_path / "out")
-    table = written["markdown"].read_text()
-    assert f"| BC-RNN-GMM | 1000 D-MG demos, slow (from 1 source) | {BUDGET} | final | 3 x 50 | 98.0 ± 1.0 |" in table
-    # The source-only entry skipped two conditions: marked as off-protocol.
-    assert (f"| BC-RNN-GMM † | 1 source demo alone | {BUDGET} | final | 3 x 50 | 2.0 ± 1.0 | - | 0.0 ± 1.0 | - |"
-            in table)
-    assert "† evaluated with less than the full protocol" in table
-    rows = list(csv.DictReader(written["csv"].open()))
-    assert [row["dataset_id"] for row in rows] == ["dmg/stack/dmp-slow-v0", "source:stack_1"]
-    assert rows[0]["budget"] == BUDGET
-    assert float(rows[0]["fast_success_mean"]) == pytest.approx(0.6) and rows[1]["fast_success_mean"] == ""
-    assert written["plot"].read_bytes()[:4] == b"\x89PNG"
-
-
 def test_the_leaderboard_command_names_the_bad_file_and_field(tmp_path, entry):
     (tmp_path / "entries").mkdir()
     entry["evaluation"]["conditions"]["slow"]["success_std"] = -0.1
@@ -106,26 +113,120 @@ def test_a_missing_entries_folder_is_an_error(tmp_path):
         load_entries(tmp_path / "nothing")
 
 
-def test_a_generator_with_its_own_action_noise_is_named_so(tmp_path):
-    noisy = make_entry(report({"static": [1.0, 1.0, 1.0]}), "BC-RNN-GMM",
-                       {**DATASET, "generator": "dmp (action noise 0.05)"}, [0, 1, 2], 60.0, BUDGET)
-    table = write_leaderboard([noisy], tmp_path)["markdown"].read_text()
-    assert "| 1000 D-MG (action noise 0.05) demos, slow (from 1 source) |" in table
+
+RATES = {  # mean over the four conditions: 0.75, 0.85, 0.4
+    "a": {"static": [1.0] * 3, "dmg-paper": [0.9] * 3, "slow": [0.8] * 3, "fast": [0.3] * 3},
+    "b": {"static": [1.0] * 3, "dmg-paper": [1.0] * 3, "slow": [0.9] * 3, "fast": [0.5] * 3},
+    "c": {"static": [0.6] * 3, "dmg-paper": [0.5] * 3, "slow": [0.4] * 3, "fast": [0.1] * 3},
+}
+MIMICGEN = {**DATASET, "id": "dmg/stack/mimicgen-static-v0", "generator": "mimicgen", "dynamics": "static",
+            "content_hashes": {"dmg/stack/mimicgen-static-v0": "cd" * 32},
+            "generated_with": {"dmg/stack/mimicgen-static-v0": "0.1.0"}}
+MIMICGEN_COMMAND = "python benchmarks/bench_leaderboard.py --task stack --rows mimicgen-static"
+DIFFUSION_COMMAND = "python benchmarks/bench_leaderboard.py --task stack --rows dmp-slow-diffusion"
 
 
-def test_the_robustness_plot_draws_a_line_per_budget_and_names_budgets_where_they_differ(entry):
-    def evaluated(item, checkpoint, budget=BUDGET):
-        item = copy.deepcopy(item)
-        item["evaluation"]["checkpoint"], item["training"]["budget"] = checkpoint, budget
-        return item
+@pytest.fixture
+def board():
+    """Three protocol rows of two learners on two datasets, one of them with a command `make leaderboard` does
+    not run, one with fewer seeds; and the commands `make leaderboard` runs (one without an entry yet)."""
+    entries = [an_entry(RATES["a"]), an_entry(RATES["b"], dataset=MIMICGEN, command=MIMICGEN_COMMAND),
+               an_entry(RATES["c"], policy="Diffusion Policy", command=DIFFUSION_COMMAND, algorithm="diffusion"),
+               an_entry(RATES["b"], command=COMMAND + " --epochs 50", epochs=50),
+               an_entry({c: r[:1] for c, r in RATES["b"].items()}, policy="BC-RNN", seeds=[0])]
+    commands = [COMMAND, MIMICGEN_COMMAND, DIFFUSION_COMMAND, "python benchmarks/bench_leaderboard.py --task "
+                "stack --rows source"]
+    return entries, commands
 
-    longer = "60 epochs x 100 steps, batches of 16 whole episodes"
-    static = make_entry(report({"static": [1.0, 1.0, 1.0]}), "BC-RNN-GMM", {**DATASET, "dynamics": "static"},
-                        [0, 1, 2], 60.0, BUDGET)
-    entries = [evaluated(entry, "final"), evaluated(entry, "best"), evaluated(entry, "best", longer),
-               evaluated(static, "best")]
-    labels = [label for _, label in robustness_lines(entries)]
-    # A best checkpoint is drawn only where its policy, data and budget have no final one.
-    assert labels == ["BC-RNN-GMM: 1000 D-MG demos, slow (from 1 source); 30 epochs x 100 steps",
-                      "BC-RNN-GMM: 1000 D-MG demos, slow (from 1 source); 60 epochs x 100 steps (best checkpoint)",
-                      "BC-RNN-GMM: 1000 D-MG demos, static (from 1 source) (best checkpoint)"]
+
+def test_the_ranked_table_has_one_row_per_policy_and_data_in_rank_order(tmp_path, board):
+    entries, commands = board
+    ranked, others = rank_entries(entries, commands)
+    rows = ranked["dmg/Stack-v0"]
+    assert [(e["policy"], e["dataset"]["id"]) for e in rows] == [
+        ("BC-RNN-GMM", "dmg/stack/mimicgen-static-v0"), ("BC-RNN-GMM", "dmg/stack/dmp-slow-v0"),
+        ("Diffusion Policy", "dmg/stack/dmp-slow-v0")]
+    assert others == entries[3:]  # another budget's command; one seed
+    table = write_leaderboard(entries, tmp_path, commands)["markdown"].read_text()
+    lines = [line for line in table.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")
+             or line.startswith("| 3 |")]
+    # rank, policy, data, the mean with its pooled Wilson interval (bold: the best), each condition
+    assert lines[0].startswith("| 1 | BC-RNN-GMM | 1000 MimicGen demos, static (from 1 source) | **85.0 (82–88)** | "
+                               "**100.0 ± 1.0 (0–100)** |")
+    assert lines[1].startswith("| 2 | BC-RNN-GMM | 1000 D-MG demos, slow (from 1 source) | 75.0 (71–78) | "
+                               "**100.0 ± 1.0 (0–100)** | 90.0 ± 1.0 (0–100) |")
+    assert lines[2].startswith("| 3 | Diffusion Policy | 1000 D-MG demos, slow (from 1 source) | 40.0 (36–44) |")
+    assert f"1. {BUDGET}: `{MIMICGEN_COMMAND}`" in table
+    unranked = table.split("## Unranked entries")[1]
+    assert "its command is not one `make leaderboard` runs" in unranked and "1 training seed(s)" in unranked
+    assert "`python benchmarks/bench_leaderboard.py --task stack --rows source`" in table.split("## Not yet run")[1]
+    written = list(csv.DictReader((tmp_path / "leaderboard.csv").open()))
+    assert [row["rank"] for row in written] == ["1", "2", "3", "", ""]
+    assert (tmp_path / "robustness.png").read_bytes()[:4] == b"\x89PNG"
+    # Without a list of commands, both recipes of BC-RNN-GMM on the D-MG data would be ranked: refused.
+    with pytest.raises(LeaderboardEntryError, match="one row per policy and training data"):
+        rank_entries(entries)
+
+
+def test_an_outside_policy_states_its_algorithm_and_ours_record_every_hyperparameter(entry):
+    outside = copy.deepcopy(entry)
+    outside["training"]["recipe"] = {"algorithm": "scripted"}
+    validate_entry(outside)  # an outside policy's recipe is what its authors state
+    assert len(recipe_fields()) >= 20 and "seed" not in recipe_fields()
+    for field in recipe_fields():
+        broken = copy.deepcopy(entry)
+        del broken["training"]["recipe"][field]
+        with pytest.raises(LeaderboardEntryError, match=f"'training.recipe.{field}' is missing"):
+            validate_entry(broken)
+
+
+def test_the_web_page_loads_sorts_and_shows_its_entries_in_a_real_browser(tmp_path, board):
+    import importlib.util
+    from pathlib import Path
+
+    from dmg_envs.learning.leaderboard_site import write_site
+
+    spec = importlib.util.spec_from_file_location(
+        "leaderboard_page", Path(__file__).resolve().parents[2] / "tools" / "leaderboard_page.py")
+    page_tools = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page_tools)
+    assert page_tools.chromedriver(), "Debian's chromium-driver is needed (.ci/run and `make system-deps` install it)"
+    entries, commands = board
+    from PIL import Image
+
+    (tmp_path / "entries" / "clips").mkdir(parents=True)
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(tmp_path / "entries" / "clips" / "a-slow-success.gif")
+    entries[0]["evaluation"]["clips"] = {"success": "clips/a-slow-success.gif"}
+    page = write_site(entries, tmp_path / "entries", tmp_path / "site", commands)
+    assert "http" not in page.read_text().replace("hf://", "")  # nothing fetched at view time
+
+    driver = page_tools.open_page(page)
+    try:
+        severe = [log for log in driver.get_log("browser") if log["level"] == "SEVERE"]
+        assert severe == []
+        table = driver.find_element("css selector", "table.ranked")
+
+        def column(index):
+            return [row.find_elements("tag name", "td")[index].text
+                    for row in table.find_elements("css selector", "tbody tr")]
+
+        assert column(1) == ["BC-RNN-GMM", "BC-RNN-GMM", "Diffusion Policy"]
+        assert column(0) == ["1", "2", "3"]
+        headers = table.find_elements("tag name", "th")
+        fast = [h.text for h in headers].index("fast")
+        headers[fast].click()  # ascending
+        assert [cell.split(" ")[0] for cell in column(fast)] == ["10.0", "30.0", "50.0"]
+        assert headers[fast].get_attribute("aria-sort") == "ascending"
+        headers[fast].click()  # descending
+        assert [cell.split(" ")[0] for cell in column(fast)] == ["50.0", "30.0", "10.0"]
+        headers[1].click()  # text
+        assert column(1) == ["BC-RNN-GMM", "BC-RNN-GMM", "Diffusion Policy"]
+        images = {image.get_attribute("src").rsplit("/", 1)[1]: image.get_property("naturalWidth")
+                  for image in driver.find_elements("tag name", "img")}
+        assert images["robustness.png"] > 0 and images["a-slow-success.gif"] == 16
+        assert "Unranked entries" in driver.find_element("tag name", "body").text
+        driver.save_screenshot(str(tmp_path / "page.png"))
+        assert (tmp_path / "page.png").read_bytes()[:4] == b"\x89PNG"
+        assert [log for log in driver.get_log("browser") if log["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()
