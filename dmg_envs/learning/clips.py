@@ -10,16 +10,16 @@ import numpy as np
 
 from dmg_envs.learning.evaluate import as_batch_policy
 
-CLIP_SIZE = 128     # pixels a side: a clip is some 100-300 kB
-CLIP_EVERY = 2      # render every this many control steps
+CLIP_SIZE = 96      # pixels a side: a clip is some 50-250 kB
+CLIP_EVERY = 3      # render every this many control steps
 CLIP_CANDIDATES = 5  # evaluation episodes of each outcome tried before giving up on that outcome
 
 
 def record_episode(policy: Any, env_id: str, dynamics: str, seed: int, env_kwargs: dict[str, Any] | None = None,
                    camera: str = "agentview", size: int = CLIP_SIZE,
-                   every: int = CLIP_EVERY) -> tuple[list[np.ndarray], bool]:
-    """The frames of one episode of `policy` (any policy `evaluate` takes) from `seed`, and whether it
-    succeeded at some step."""
+                   every: int = CLIP_EVERY) -> tuple[list[np.ndarray], bool, float]:
+    """The frames of one episode of `policy` (any policy `evaluate` takes) from `seed`, whether it succeeded
+    at some step, and the frame rate that plays it in real time."""
     from dmg_envs.wrappers.presets import make
 
     batch_policy = as_batch_policy(policy)
@@ -39,7 +39,7 @@ def record_episode(policy: Any, env_id: str, dynamics: str, seed: int, env_kwarg
             if step % every == 0 or terminated or truncated:
                 frames.append(env.render())
             if terminated or truncated:
-                return frames, success
+                return frames, success, env.metadata["render_fps"] / every
     finally:
         env.close()
 
@@ -61,10 +61,10 @@ def write_clips(policy: Any, report: dict[str, Any], out_dir: str | Path, stem: 
         for condition in conditions:
             seeds = [seed for seed, won in report["conditions"][condition]["episodes"][0] if won == wanted]
             for seed in seeds[:CLIP_CANDIDATES]:
-                frames, won = record_episode(policy, report["env_id"], condition, seed, env_kwargs)
+                frames, won, fps = record_episode(policy, report["env_id"], condition, seed, env_kwargs)
                 if won == wanted:
                     path = Path("clips") / f"{stem}-{condition}-{outcome}.gif"
-                    write_video(Path(out_dir) / path, frames, fps=10)
+                    write_video(Path(out_dir) / path, frames, fps=fps)
                     clips[outcome] = path.as_posix()
                     break
             if outcome in clips:

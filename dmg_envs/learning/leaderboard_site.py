@@ -52,6 +52,8 @@ def _best(rows: list[dict[str, Any]], condition: str) -> float:
 
 
 def _train_minutes(entry: dict[str, Any]) -> str:
+    if entry["training"]["recipe"]["algorithm"] == UNTRAINED:
+        return "none"
     return f"{entry['training']['wall_time_s'] / 60 / len(entry['training']['seeds']):.1f} min"
 
 
@@ -187,8 +189,10 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em
 table{border-collapse:collapse;margin:1em 0;font-size:90%}th,td{border:1px solid #ccc;padding:.3em .5em;
 text-align:left;vertical-align:top}th{background:#f2f2f2;cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
-td.best{font-weight:bold}code{background:#f6f6f6;padding:0 .2em}img.clip{width:128px;height:128px}
-figure{display:inline-block;margin:0 .3em}figcaption{font-size:80%}"""
+td.best{font-weight:bold}code{background:#f6f6f6;padding:0 .2em}
+img.clip{width:144px;height:144px;image-rendering:pixelated}
+figure{display:inline-block;margin:0 .3em}figcaption{font-size:80%}td.clips{white-space:nowrap}
+small{color:#555}"""
 # Sorting: a click on a header sorts its table's rows by that column (numbers where every cell has a
 # data-value), a second click reverses; aria-sort marks the column.
 _SCRIPT = """document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -215,8 +219,9 @@ _SCRIPT = """document.querySelectorAll("table.sortable").forEach(function (table
 });"""
 
 
-def _td(text: str, value: float | None = None, best: bool = False) -> str:
-    attributes = ("" if value is None else f' data-value="{value:.6g}"') + (' class="best"' if best else "")
+def _td(text: str, value: float | None = None, best: bool = False, kind: str = "") -> str:
+    classes = " ".join(filter(None, ["best" if best else "", kind]))
+    attributes = ("" if value is None else f' data-value="{value:.6g}"') + (f' class="{classes}"' if classes else "")
     return f"<td{attributes}>{text}</td>"
 
 
@@ -241,16 +246,17 @@ def write_site(entries: list[dict[str, Any]], entries_dir: str | Path, out_dir: 
         best_mean = max(mean_success(e) for e in rows)
         for rank, entry in enumerate(rows, 1):
             cells = [_td(str(rank), rank), _td(escape(entry["policy"])), _td(escape(training_data(entry))),
-                     _td(f"{_percent(mean_success(entry))} {_interval(*mean_interval(entry))}", mean_success(entry),
-                         mean_success(entry) == best_mean)]
+                     _td(f"{_percent(mean_success(entry))}<br><small>{_interval(*mean_interval(entry))}</small>",
+                         mean_success(entry), mean_success(entry) == best_mean)]
             for condition in CONDITIONS:
                 figures = entry["evaluation"]["conditions"][condition]
-                cells.append(_td(escape(_cell(entry, condition)), figures["success_mean"],
-                                 figures["success_mean"] == _best(rows, condition)))
+                cells.append(_td(f"{_percent(figures['success_mean'])} ± {_percent(figures['success_std'])}<br>"
+                                 f"<small>{_interval(*figures['success_interval_95'])}</small>",
+                                 figures["success_mean"], figures["success_mean"] == _best(rows, condition)))
             minutes = entry["training"]["wall_time_s"] / 60 / len(entry["training"]["seeds"])
-            cells += [_td(f"{minutes:.1f}", minutes),
+            cells += [_td(_train_minutes(entry).removesuffix(" min"), minutes),
                       _td(f"{entry['evaluation']['wall_time_s'] / 60:.1f}", entry["evaluation"]["wall_time_s"]),
-                      _td(_clips(entry, entries_dir, out_dir)),
+                      _td(_clips(entry, entries_dir, out_dir), kind="clips"),
                       _td(f"<code>{escape(entry['command'])}</code><br>{escape(entry['training']['budget'])}")]
             body.append("<tr>" + "".join(cells) + "</tr>")
         body.append("</tbody></table>" + _datasets(rows) + "</section>")
