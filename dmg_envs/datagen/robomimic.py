@@ -61,7 +61,7 @@ def export_robomimic(dataset_id: str, path: str | Path, valid_fraction: float = 
     """
     import minari
 
-    from dmg_envs.datagen.writer import version
+    from dmg_envs.versions import version
 
     if dataset_id not in minari.list_local_datasets():
         raise RobomimicFormatError(f"no local Minari dataset {dataset_id!r} to export (see `minari list local`)")

@@ -6,7 +6,6 @@ import inspect
 import platform
 from collections.abc import Sequence
 from dataclasses import asdict
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 from dmg_envs.datagen.attempts import load_demo, make_env
 from dmg_envs.datagen.config import GENERATOR_NAMES, SEED_DERIVATION, GenerationConfig
 from dmg_envs.datagen.shards import CONTENT_HASH_LAYOUT, Episode, ShardEpisodes, content_hash
+from dmg_envs.versions import version
 
 
 def success_rate(successes: int, attempts: int) -> float:
@@ -115,13 +115,6 @@ def dataset_content_hash(dataset_id: str) -> str:
                                 actions=episode.actions, rewards=episode.rewards,
                                 expert_actions=expert_actions(episode))
                         for seed, episode in zip(seeds, dataset.iterate_episodes()))
-
-
-def version(package: str) -> str:
-    try:
-        return importlib_metadata.version(package)
-    except importlib_metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def requirements() -> list[str]:

@@ -275,7 +275,7 @@ def make_entry(report: dict[str, Any], policy: str, dataset: dict[str, Any], tra
     """A leaderboard entry from an `evaluate_protocol` report, validated."""
     import platform
 
-    from dmg_envs.datagen.writer import version
+    from dmg_envs.versions import version
 
     conditions = {name: {key: value for key, value in figures.items() if key != "episodes"}
                   for name, figures in report["conditions"].items()}

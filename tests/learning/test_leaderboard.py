@@ -230,3 +230,23 @@ def test_the_web_page_loads_sorts_and_shows_its_entries_in_a_real_browser(tmp_pa
         assert [log for log in driver.get_log("browser") if log["level"] == "SEVERE"] == []
     finally:
         driver.quit()
+
+
+def test_bad_leaderboard_and_eval_arguments_are_named(tmp_path, entry):
+    (tmp_path / "entries").mkdir()
+    (tmp_path / "entries" / "a.json").write_text(json.dumps(entry))
+    result = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "entries"), "--out-dir", str(tmp_path / "out"),
+                                      "--commands", str(tmp_path / "nothing.txt")])
+    assert result.exit_code == 1 and "no file of leaderboard commands" in result.output
+    (tmp_path / "entries" / "b.json").write_text("{not json")
+    result = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "entries"), "--out-dir", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "b.json: not valid JSON" in result.output
+    from pathlib import Path
+
+    example = str(Path(__file__).resolve().parents[2] / "examples" / "scripted_stack_policy.py") + ":ScriptedStack"
+    result = CliRunner().invoke(app, ["eval", example, "--env", "dmg/Stack-v0", "--policy-name", "x", "--clips"])
+    assert result.exit_code == 1 and "--clips writes the clips beside the entry: give --out" in result.output
+    (tmp_path / "recipe.json").write_text('{"epochs": 3}')
+    result = CliRunner().invoke(app, ["eval", example, "--env", "dmg/Stack-v0", "--policy-name", "x", "--recipe",
+                                      str(tmp_path / "recipe.json")])
+    assert result.exit_code == 1 and 'naming at least its "algorithm"' in result.output
