@@ -66,7 +66,7 @@ bench: install
 LEADERBOARD_COMMANDS := leaderboard/commands.txt
 leaderboard: install
 	grep -v -e '^\s*#' -e '^\s*$$' $(LEADERBOARD_COMMANDS) | while IFS= read -r command; do \
-		echo "$$command"; PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sh -c "$$command" || exit 1; \
+		echo "$$command"; PATH="$(abspath $(VENV))/bin:$$PATH" sh -c "$$command" </dev/null || exit 1; \
 	done
 	$(PY) benchmarks/bench_sac.py
 	$(VENV)/bin/dmg leaderboard --html leaderboard/site

@@ -26,6 +26,7 @@ Datasets and run folders (checkpoints) live under --work-dir, never in the repos
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -163,7 +164,8 @@ def main() -> None:
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     import dmg_envs  # noqa: F401
     from dmg_envs.errors import InvalidConfigError
-    from dmg_envs.learning.leaderboard import PROTOCOL_CHECKPOINT, load_commands, load_entries
+    from dmg_envs.learning.data import content_hashes
+    from dmg_envs.learning.leaderboard import PROTOCOL_CHECKPOINT, load_commands, load_entries, same_command
     from dmg_envs.learning.leaderboard_site import write_leaderboard
     from dmg_envs.learning.runs import evaluate_runs, trained_with
     from dmg_envs.learning.train import TrainConfig, train
@@ -200,17 +202,21 @@ def main() -> None:
             except InvalidConfigError as error:
                 sys.exit(f"error: {error}")
             run_dir = args.work_dir / "runs" / args.task / config.run_name / config.budget_name / row / f"seed{seed}"
-            if not trained_with(run_dir, config):
+            if not trained_with(run_dir, config, content_hashes(dataset)):
                 summary = train(config, run_dir, progress=lambda r, row=row, seed=seed: print(
                     f"{row} seed {seed}: " + json.dumps(r), flush=True))
                 print(f"{row} seed {seed}: trained in {summary['train_time_s'] / 60:.1f} min", flush=True)
             runs.append(run_dir)
         if args.train_only:
             continue
-        # the whole recipe in the name: an --epochs override writes an entry of its own
-        path = args.entries / f"{args.task}-{row}-{config.run_name}-{config.budget_name}.json"
-        entry, _ = evaluate_runs(runs, PROTOCOL_CHECKPOINT, conditions, args.episodes,
-                                 command=row_command(args.task, row, args),
+        # the whole recipe in the name (an --epochs override writes an entry of its own), and a digest of the
+        # command where other options differ from the protocol's (a smoke run leaves the ranked entry alone)
+        command = row_command(args.task, row, args)
+        plain = same_command(command, f"python benchmarks/bench_leaderboard.py --task {args.task} --rows {row}")
+        stem = f"{args.task}-{row}-{config.run_name}-{config.budget_name}"
+        stem += "" if plain else "-" + hashlib.sha256(command.encode()).hexdigest()[:8]
+        path = args.entries / f"{stem}.json"
+        entry, _ = evaluate_runs(runs, PROTOCOL_CHECKPOINT, conditions, args.episodes, command=command,
                                  clips_beside=None if args.no_clips else path)
         path.write_text(json.dumps(entry, indent=2) + "\n")
         print(f"{row}: " + ", ".join(f"{name} {100 * figures['success_mean']:.1f}±{100 * figures['success_std']:.1f}"

@@ -96,6 +96,23 @@ def load_demonstrations(name: str, max_episodes: int | None = None, obs_keys: tu
     return select_keys(demos, obs_keys or default_obs_keys([key for key, _ in demos.low_dim_keys] + demos.image_keys))
 
 
+def content_hashes(name: str) -> dict[str, str]:
+    """What a run on `name` (as `load_demonstrations` takes it) records as its data's content, without reading
+    the episodes: per Minari id, the content hash its generation metadata holds ("unknown" where none); for
+    source demos, the SHA-256 of their file."""
+    from dmg_envs.datagen.sources import source_file
+
+    source = source_file(name) or (Path(name) if name.endswith((".hdf5", ".h5")) else None)
+    if source is not None:
+        return {f"source:{Path(name).stem}": _file_sha256(source)}
+    return {part.strip(): (open_dataset(part.strip()).storage.metadata.get("dmg_generation") or {}).get(
+        "content_hash", "unknown") for part in name.split(",")}
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _combined(parts: list[Demonstrations]) -> Demonstrations:
     """Datasets of one env and one observation layout, trained on together."""
     first = parts[0]
@@ -283,7 +300,7 @@ def _from_source_file(path: Path, name: str, max_episodes: int | None, quaternio
                                          [demo.actions for demo in demos])
     info = {"dataset_id": f"source:{Path(name).stem}", "episodes": len(demos), "generator": "none",
             "dynamics": "static", "source": str(name), "source_demos": len(demos), "generated_demos": 0,
-            "content_hashes": {f"source:{Path(name).stem}": hashlib.sha256(path.read_bytes()).hexdigest()},
+            "content_hashes": {f"source:{Path(name).stem}": _file_sha256(path)},
             "generated_with": {f"source:{Path(name).stem}": "shipped source demos"},
             "env_kwargs": {k: v for k, v in demos[0].env_kwargs.items() if k == "reset_distribution"}}
     return Demonstrations(low_dim, images, actions, low_dim_keys, image_keys, demos[0].env_id, info)

@@ -46,6 +46,8 @@ Entry schema (version 2); every field is required unless marked optional:
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import shlex
 from pathlib import Path
@@ -69,7 +71,9 @@ RANK_RULE = ("ranked by the mean success over the four conditions (static, dmg-p
              "static success")
 DATASET_FIELDS = ("id", "generator", "dynamics", "source_demos", "generated_demos", "content_hashes",
                   "generated_with")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+_CONDITION = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_CLIP = re.compile(r"clips/[A-Za-z0-9_.-]+\.gif")
 
 
 class LeaderboardEntryError(DmgError, ValueError):
@@ -94,6 +98,10 @@ def _require(entry: dict[str, Any], path: str, kind: type | tuple[type, ...] | N
 
 def _fraction(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and 0.0 <= x <= 1.0
+
+
+def _finite_nonnegative(x: Any) -> bool:
+    return math.isfinite(x) and x >= 0
 
 
 def _nonempty(value: str) -> bool:
@@ -122,30 +130,39 @@ def validate_entry(entry: Any) -> dict[str, Any]:
     _require(entry, "dataset.generated_demos", int, lambda v: v >= 0, "an integer >= 0")
     parts = [] if entry["dataset"]["id"] == "none" else entry["dataset"]["id"].split(",")
     for name in ("content_hashes", "generated_with"):
-        _require(entry, f"dataset.{name}", dict)
+        recorded = _require(entry, f"dataset.{name}", dict)
         for part in parts:
-            if part not in entry["dataset"][name]:
+            if part not in recorded:
                 raise LeaderboardEntryError(f"field 'dataset.{name}' is missing dataset {part!r}")
+        if set(recorded) - set(parts):
+            raise LeaderboardEntryError(f"field 'dataset.{name}' names datasets not in dataset.id "
+                                        f"{entry['dataset']['id']!r}: {sorted(set(recorded) - set(parts))}")
     for part in parts:
-        if not _SHA256.fullmatch(str(entry["dataset"]["content_hashes"][part])):
+        if not (isinstance(entry["dataset"]["content_hashes"][part], str)
+                and SHA256.fullmatch(entry["dataset"]["content_hashes"][part])):
             raise LeaderboardEntryError(f"field 'dataset.content_hashes' must give {part!r} a SHA-256 (64 hex "
                                         f"digits), got {entry['dataset']['content_hashes'][part]!r}")
+        if not (isinstance(entry["dataset"]["generated_with"][part], str)
+                and entry["dataset"]["generated_with"][part].strip()):
+            raise LeaderboardEntryError(f"field 'dataset.generated_with' must give {part!r} a version string, got "
+                                        f"{entry['dataset']['generated_with'][part]!r}")
     seeds = _require(entry, "training.seeds", list,
                      lambda v: v and all(isinstance(s, int) and not isinstance(s, bool) for s in v)
                      and len(set(v)) == len(v), "a non-empty list of distinct integers")
-    _require(entry, "training.wall_time_s", number, lambda v: v >= 0, "a number >= 0")
-    if entry["training"]["recipe"]["algorithm"] in _our_algorithms():
-        for field in recipe_fields():
-            _require(entry, f"training.recipe.{field}")
+    _require(entry, "training.wall_time_s", number, _finite_nonnegative, "a finite number >= 0")
+    check_recipe(entry["training"]["recipe"], entry["dataset"]["id"])
     _require(entry, "evaluation.checkpoint", str, lambda v: v in ("final", "best"), "'final' or 'best'")
     _require(entry, "evaluation.episodes_per_condition", int, lambda v: v >= 1, "an integer >= 1")
     _require(entry, "evaluation.seeds.start", int, lambda v: v >= 0, "an integer >= 0")
     _require(entry, "evaluation.seeds.count", int, lambda v: v >= 1, "an integer >= 1")
-    _require(entry, "evaluation.wall_time_s", number, lambda v: v >= 0, "a number >= 0")
+    _require(entry, "evaluation.wall_time_s", number, _finite_nonnegative, "a finite number >= 0")
     _require(entry, "evaluation.num_envs", int, lambda v: v >= 1, "an integer >= 1")
     conditions = _require(entry, "evaluation.conditions", dict, lambda v: "static" in v,
                           "an object with at least the 'static' condition")
     for name in conditions:
+        if not _CONDITION.fullmatch(name):
+            raise LeaderboardEntryError(f"field 'evaluation.conditions' has a condition named {name!r}; a condition "
+                                        f"is a dynamics preset's name (lower-case letters, digits, '-', '_')")
         base = f"evaluation.conditions.{name}"
         for key in ("success_mean", "success_at_end_mean"):
             _require(entry, f"{base}.{key}", number, _fraction, "a number in [0, 1]")
@@ -158,7 +175,8 @@ def validate_entry(entry: Any) -> dict[str, Any]:
                  lambda v: len(v) == 2 and all(_fraction(x) for x in v) and v[0] <= v[1], "[low, high] in [0, 1]")
     if "clips" in entry["evaluation"]:
         _require(entry, "evaluation.clips", dict, lambda v: set(v) <= {"success", "failure"}
-                 and all(isinstance(x, str) for x in v.values()), "an object of 'success' / 'failure' paths")
+                 and all(isinstance(x, str) and _CLIP.fullmatch(x) for x in v.values()),
+                 "an object of 'success' / 'failure' paths clips/<name>.gif, relative to the entries' folder")
     _require(entry, "versions", dict, lambda v: v and all(isinstance(x, str) for x in v.values()),
              "a non-empty object of version strings")
     if "notes" in entry:
@@ -166,10 +184,36 @@ def validate_entry(entry: Any) -> dict[str, Any]:
     return entry
 
 
-def _our_algorithms() -> set[str]:
-    from dmg_envs.learning.recipe import ALGORITHMS
+def check_recipe(recipe: Any, dataset_id: str | None = None) -> dict[str, Any]:
+    """`recipe` if it is a recipe an entry can record: a JSON object naming its algorithm; for one of our
+    learners, every `TrainConfig` field but the seed, values `TrainConfig` accepts, trained on `dataset_id`.
+    Otherwise a `LeaderboardEntryError` naming the field."""
+    from dmg_envs.errors import InvalidConfigError
+    from dmg_envs.learning.recipe import ALGORITHMS, TrainConfig
 
-    return set(ALGORITHMS)
+    entry = {"training": {"recipe": recipe}}
+    _require(entry, "training.recipe", dict)
+    _require(entry, "training.recipe.algorithm", str, _nonempty, "a non-empty string")
+    try:
+        json.dumps(recipe, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise LeaderboardEntryError(f"field 'training.recipe' must hold JSON values only: {error}") from error
+    if recipe["algorithm"] not in ALGORITHMS:
+        return recipe
+    for field in recipe_fields():
+        _require(entry, f"training.recipe.{field}")
+    unknown = sorted(set(recipe) - set(recipe_fields()))
+    if unknown:
+        raise LeaderboardEntryError(f"field 'training.recipe' has fields {unknown} that no learner of ours has")
+    trained_on = str(recipe["dataset"])
+    if dataset_id is not None and dataset_id not in (trained_on, f"source:{Path(trained_on).stem}"):
+        raise LeaderboardEntryError(f"field 'training.recipe.dataset' is {recipe['dataset']!r}, but the entry's "
+                                    f"dataset.id is {dataset_id!r}")
+    try:
+        TrainConfig(**recipe)
+    except (InvalidConfigError, TypeError, ValueError) as error:
+        raise LeaderboardEntryError(f"field 'training.recipe' is not a valid recipe: {error}") from error
+    return recipe
 
 
 def load_entries(directory: str | Path) -> list[dict[str, Any]]:
@@ -195,12 +239,44 @@ def load_commands(path: str | Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def same_command(a: str, b: str) -> bool:
-    """Whether two command lines are the same words (quoting and spacing aside)."""
+FLAGS = frozenset({"--clips", "--no-clips", "--train-only"})  # options of ours that take no value
+UNRECORDED = frozenset({"--report", "--device"})  # options that change no figure of an entry
+
+
+def canonical_command(command: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """A command line as (its arguments in order, its options sorted), whatever the options' order,
+    quoting, `--name=value` spelling, "./" in paths or "3600" for "3600.0"; `--report` and `--device` left
+    out."""
     try:
-        return shlex.split(a) == shlex.split(b)
+        words = shlex.split(command)
     except ValueError:
-        return a.strip() == b.strip()
+        words = command.split()
+    words = [part for word in words for part in (word.split("=", 1) if word.startswith("--") else [word])]
+    positional, options, index = [], [], 0
+    while index < len(words):
+        word = words[index]
+        if not word.startswith("--"):  # an argument (a run, a policy), wherever it stands
+            positional.append(_normal(word))
+            index += 1
+            continue
+        takes_value = word not in FLAGS and index + 1 < len(words) and not words[index + 1].startswith("--")
+        value = _normal(words[index + 1]) if takes_value else ""
+        if word not in UNRECORDED:
+            options.append((word, value))
+        index += 2 if takes_value else 1
+    return tuple(positional), tuple(sorted(options))
+
+
+def _normal(word: str) -> str:
+    try:
+        return repr(float(word))
+    except ValueError:
+        return os.path.normpath(word) if "/" in word and "://" not in word and ":" not in word else word
+
+
+def same_command(a: str, b: str) -> bool:
+    """Whether two command lines run the same thing (`canonical_command`)."""
+    return canonical_command(a) == canonical_command(b)
 
 
 def follows_protocol(entry: dict[str, Any]) -> bool:
@@ -253,6 +329,14 @@ def rank_entries(entries: list[dict[str, Any]], commands: list[str] | None = Non
             ranked.setdefault(entry["env_id"], []).append(entry)
         else:
             others.append(entry)
+    by_command: dict[tuple, dict[str, Any]] = {}
+    for entry in (e for rows in ranked.values() for e in rows):
+        key = canonical_command(entry["command"])
+        if key in by_command:
+            raise LeaderboardEntryError(f"two ranked entries record the command {entry['command']!r} "
+                                        f"({by_command[key]['policy']} and {entry['policy']}); a stale entry "
+                                        f"of an earlier recipe is still in the entries folder")
+        by_command[key] = entry
     for env_id, rows in ranked.items():
         seen: dict[tuple[str, str, str], dict[str, Any]] = {}
         for entry in rows:
@@ -297,6 +381,4 @@ def make_entry(report: dict[str, Any], policy: str, dataset: dict[str, Any], tra
 
 
 def _cpu_count() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

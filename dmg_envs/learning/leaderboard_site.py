@@ -284,7 +284,8 @@ def _clips(entry: dict[str, Any], entries_dir: Path, out_dir: Path) -> str:
             raise LeaderboardEntryError(f"the entry of {entry['policy']} on {training_data(entry)} names the clip "
                                         f"{clip}, which is not in {entries_dir}")
         shutil.copyfile(source, out_dir / "clips" / source.name)
-        caption = f"{outcome}, {source.stem.rsplit('-', 2)[-2]}"
+        shown_in = next((c for c in CONDITIONS if source.stem.endswith(f"-{c}-{outcome}")), None)
+        caption = html.escape(outcome + (f", {shown_in}" if shown_in else ""))
         figures.append(f'<figure><img class="clip" src="clips/{html.escape(source.name)}" alt="{caption}">'
                        f"<figcaption>{caption}</figcaption></figure>")
     return "".join(figures) or "-"
@@ -293,7 +294,8 @@ def _clips(entry: dict[str, Any], entries_dir: Path, out_dir: Path) -> str:
 def _datasets(rows: list[dict[str, Any]]) -> str:
     items = []
     for entry in rows:
-        for dataset_id, digest in entry["dataset"]["content_hashes"].items():
+        for dataset_id, full_digest in entry["dataset"]["content_hashes"].items():
+            digest = html.escape(full_digest)
             if dataset_id.startswith("source:"):
                 items.append(f"<li><code>{html.escape(dataset_id)}</code>: shipped with the package (SHA-256 "
                              f"{digest[:12]}…)</li>")

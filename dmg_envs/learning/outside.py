@@ -22,7 +22,7 @@ from typing import Any
 
 from dmg_envs.errors import DmgError, InvalidConfigError
 from dmg_envs.learning.evaluate import CONDITIONS, EPISODES_PER_CONDITION, evaluate_protocol
-from dmg_envs.learning.leaderboard import make_entry
+from dmg_envs.learning.leaderboard import LeaderboardEntryError, check_recipe, make_entry
 
 # stable-baselines3's algorithms by the module of the policy class a model file records
 SB3_ALGORITHMS = {"a2c": "A2C", "ddpg": "DDPG", "dqn": "DQN", "ppo": "PPO", "sac": "SAC", "td3": "TD3"}
@@ -131,8 +131,10 @@ def evaluate_outside_policies(specs: Sequence[str], env_id: str, policy_name: st
     policies = [load_outside_policy(spec) for spec in specs]
     # what its authors state about its training: the policy's own `recipe` attribute, then the one given
     recipe = {"algorithm": "not stated", **dict(getattr(policies[0], "recipe", None) or {}), **(recipe or {})}
-    if not isinstance(recipe["algorithm"], str) or not recipe["algorithm"].strip():
-        raise InvalidConfigError(f"an outside policy's recipe names its algorithm as a string, got {recipe!r}")
+    try:
+        check_recipe(recipe, dataset["id"])
+    except LeaderboardEntryError as error:
+        raise InvalidConfigError(f"the outside policy's recipe: {error}") from error
     report = evaluate_protocol(policies, env_id, conditions, episodes=episodes, num_envs=num_envs,
                                vectorization=vectorization)
     command = command or shlex.join(["dmg", "eval", *specs, "--env", env_id, "--policy-name", policy_name])

@@ -12,7 +12,7 @@ from typing import Any
 
 from dmg_envs.errors import InvalidConfigError
 from dmg_envs.learning.evaluate import CONDITIONS, EPISODES_PER_CONDITION, evaluate_protocol
-from dmg_envs.learning.leaderboard import make_entry
+from dmg_envs.learning.leaderboard import SHA256, check_recipe, make_entry
 from dmg_envs.learning.policy import BCPolicy, load_policy
 
 _BEFORE_FIELD = {"quaternions": "raw"}  # TrainConfig fields whose default is not what runs did before them
@@ -41,14 +41,18 @@ def complete_recipe(recorded: dict[str, Any]) -> dict[str, Any]:
     return recipe
 
 
-def trained_with(run: str | Path, config: Any) -> bool:
+def trained_with(run: str | Path, config: Any, content_hashes: dict[str, str] | None = None) -> bool:
     """Whether the run folder holds a finished run of this `TrainConfig`: its final checkpoint, and a
-    `config.json` that matches the config in every field (another budget or seed is another run)."""
+    `config.json` that matches the config in every field (another budget or seed is another run) and
+    records the data's content hashes, equal to `content_hashes` where given (data generated again with
+    other content is other data)."""
     run = Path(run)
     if not (checkpoint_path(run, "final").is_file() and (run / "config.json").is_file()):
         return False
     recorded = json.loads((run / "config.json").read_text())
-    return (recorded.get("seed") == config.seed
+    trained_on = recorded.get("data", {}).get("content_hashes")
+    return (recorded.get("seed") == config.seed and trained_on is not None
+            and (content_hashes is None or trained_on == content_hashes)
             and complete_recipe(recorded) == complete_recipe(asdict(config)))
 
 
@@ -136,10 +140,16 @@ def evaluate_runs(runs: Sequence[str | Path], checkpoint: str = "final", conditi
     check_comparable(policies, recipes)
     info = policies[0].info
     data = {**info["data"], "id": info["data"]["dataset_id"]}
+    check_recipe(recipes[0], data["id"])
     for field in ("content_hashes", "generated_with"):
         if field not in data:
             raise InvalidConfigError(f"{runs[0]} records no dataset {field.replace('_', ' ')} (trained before "
                                      f"they were recorded); a leaderboard entry needs them: train it again")
+    unhashed = [name for name, digest in data["content_hashes"].items() if not SHA256.fullmatch(str(digest))]
+    if unhashed:
+        raise InvalidConfigError(f"{runs[0]} was trained on data without a content hash ({unhashed}: written "
+                                 f"before `dmg generate` recorded one); a leaderboard entry needs it: generate the "
+                                 f"data again and train on it")
     report = evaluate_protocol(policies, env_id or info["env_id"], conditions, episodes=episodes, num_envs=num_envs,
                                vectorization=vectorization, env_kwargs=info.get("env_kwargs"))
     command = command or shlex.join(["dmg", "eval", *map(str, runs), "--checkpoint", checkpoint])

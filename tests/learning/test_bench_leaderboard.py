@@ -63,6 +63,9 @@ def test_an_epochs_override_writes_an_entry_of_its_own(tmp_path):
     run("--epochs", "2")
     both = {path.name: path.read_text() for path in (tmp_path / "entries").glob("*.json")}
     assert len(first) == 1 and len(both) == 2
+    run("--epochs", "2", "--episodes", "2")  # the same runs (reused), evaluated otherwise: a third entry
+    assert len(list((tmp_path / "entries").glob("*.json"))) == 3
+    assert {path.name: path.read_text() for path in (tmp_path / "entries").glob("*.json") if path.name in both} == both
     name, = first
     assert both[name] == first[name]  # the first recipe's entry is untouched
     other, = set(both) - {name}
@@ -72,4 +75,4 @@ def test_an_epochs_override_writes_an_entry_of_its_own(tmp_path):
     assert entries[name]["training"]["recipe"]["epochs"] == 1 and entries[other]["training"]["recipe"]["epochs"] == 2
     # the table lists both, unranked (one seed, one condition), with the command that made each
     table = (tmp_path / "LEADERBOARD.md").read_text()
-    assert table.count("| dmg/Stack-v0 | BC-RNN-GMM | 1 source demo alone |") == 2
+    assert table.count("| dmg/Stack-v0 | BC-RNN-GMM | 1 source demo alone |") == 3
