@@ -12,7 +12,7 @@ export MUJOCO_GL ?= $(if $(HAS_GPU),egl,osmesa)
 DEMO_DIR ?= demo_output
 
 # The optional-dependency groups `make install` installs: all of them (tests/test_lowest_requirements.py checks).
-EXTRAS := learn,video,dev,hub,ray
+EXTRAS := learn,video,dev,hub,ray,lerobot
 LOWEST_VENV ?= .venv-lowest
 LOWEST_PY := $(LOWEST_VENV)/bin/python
 LOWEST_STAMP := $(LOWEST_VENV)/.installed-$(shell cat pyproject.toml tools/lowest_requirements.py | cksum | cut -d' ' -f1)

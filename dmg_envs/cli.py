@@ -222,6 +222,24 @@ def export_robomimic(
     typer.echo(f"wrote {summary['demos']} demos ({summary['total']} steps) to {Path(summary['path']).resolve()}")
 
 
+@export_app.command("lerobot")
+def export_lerobot(
+    dataset_id: Annotated[str, typer.Argument(help="local Minari dataset id, e.g. dmg/stack/dmp-slow-v0")],
+    out_dir: Annotated[Path, typer.Argument(help="LeRobotDataset folder to write (must not exist)")],
+):
+    """Write a dataset as a LeRobotDataset v3.0 folder (parquet and JSON; lerobot is not needed)."""
+    from dmg_envs.datagen.lerobot import export_lerobot as export
+    from dmg_envs.errors import DmgError
+
+    try:
+        summary = export(dataset_id, out_dir)
+    except DmgError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"wrote {summary['episodes']} episodes ({summary['frames']} frames at {summary['fps']} fps; "
+               f"{', '.join(summary['features'])}) to {Path(summary['out_dir']).resolve()}")
+
+
 @import_app.command("robomimic")
 def import_robomimic(
     robomimic_file: Annotated[Path, typer.Argument(help="robomimic-format HDF5 file recorded in a dmg-envs env")],
