@@ -6,8 +6,10 @@ pins torch < 2.11, so it never enters ours):
     .venv-lerobot/bin/python tools/check_lerobot.py dmg/stack/dmp-slow-v0 /tmp/stack-lerobot --train-steps 5
 
 It loads the export with `LeRobotDataset` offline and compares every frame with the Minari dataset (state,
-environment state, action, every camera's pixels, the task text), then trains LeRobot's Diffusion Policy for
-a few steps on it with `lerobot-train`. Exit status 0 only if everything matched and training ran.
+environment state, action, every camera's pixels, the task text), trains LeRobot's Diffusion Policy for a
+few steps on it with `lerobot-train`, and evaluates that policy with `lerobot-eval` in our env through
+`dmg_envs.integrations.lerobot` (`--env.type=dmg`), under a dynamics preset. Exit status 0 only if everything
+matched and both ran.
 """
 
 from __future__ import annotations
@@ -63,12 +65,36 @@ def train_diffusion(root: Path, steps: int, out_dir: Path) -> None:
     subprocess.run(command, check=True)
 
 
+def evaluate(root: Path, checkpoint: Path, episodes: int, dynamics: str, out_dir: Path, max_steps: int | None = None,
+             inference_steps: int | None = None) -> dict:
+    """`lerobot-eval` of `checkpoint` in the export's env (our `gym_dmg/<Task>-v0`) for `episodes` episodes;
+    returns its overall metrics."""
+    ours = json.loads((root / "meta" / "dmg_envs.json").read_text())
+    cameras = [name.removeprefix("observation.images.") for name in ours["observation_keys"]
+               if name.startswith("observation.images.")]
+    command = [str(Path(sys.executable).with_name("lerobot-eval")), f"--policy.path={checkpoint}",
+               "--env.type=dmg", f"--env.task={ours['env_id'].split('/', 1)[1]}", f"--env.dynamics={dynamics}",
+               f"--env.cameras=[{','.join(cameras)}]", "--env.discover_packages_path=dmg_envs.integrations",
+               f"--eval.n_episodes={episodes}", f"--eval.batch_size={episodes}", "--policy.device=cpu",
+               f"--output_dir={out_dir}"]
+    command += [f"--env.episode_length={max_steps}"] if max_steps else []
+    command += [f"--policy.num_inference_steps={inference_steps}"] if inference_steps else []
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    return json.loads((out_dir / "eval_info.json").read_text())["overall"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset_id")
     parser.add_argument("export_dir", type=Path)
     parser.add_argument("--train-steps", type=int, default=5, help="0: do not train")
     parser.add_argument("--train-dir", type=Path, default=Path("/tmp/lerobot-train-check"))
+    parser.add_argument("--eval-episodes", type=int, default=2, help="0: do not evaluate")
+    parser.add_argument("--dynamics", default="slow", help="the preset lerobot-eval runs our env under")
+    parser.add_argument("--eval-steps", type=int, help="cut episodes at this many steps (default: the task's limit)")
+    parser.add_argument("--inference-steps", type=int, help="the policy's denoising steps when acting (default: its "
+                        "own, 100: about 3 s a step on 2 cores)")
     args = parser.parse_args()
     frames = compare_frames(args.dataset_id, args.export_dir)
     print(f"frames equal: {frames} frames of {args.dataset_id} as LeRobotDataset loads {args.export_dir}", flush=True)
@@ -77,6 +103,11 @@ def main() -> None:
         checkpoints = sorted(args.train_dir.glob("checkpoints/*/pretrained_model"))
         assert checkpoints, f"lerobot-train left no checkpoint in {args.train_dir}"
         print(f"trained LeRobot's Diffusion Policy for {args.train_steps} steps: {checkpoints[-1]}")
+        if args.eval_episodes:
+            overall = evaluate(args.export_dir, checkpoints[-1], args.eval_episodes, args.dynamics,
+                               args.train_dir / "eval", args.eval_steps, args.inference_steps)
+            print(f"lerobot-eval in our env ({args.dynamics}): {overall.get('n_episodes')} episodes, success "
+                  f"{overall.get('pc_success')} %, average return {overall.get('avg_sum_reward')}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ Layout written by `export_lerobot` (lerobot 0.4.4 loads it with `LeRobotDataset(
     meta/dmg_envs.json                   our generation metadata: generator, dynamics, env spec, content hash
     data/chunk-000/file-NNN.parquet      one row per step (observation t, action t): the features below
 
-Features: `observation.state` (float32: every `robot*` key of the observation, in the dataset's key order),
+Features: `observation.state` (float32: every `robot*` key of the observation, in sorted order),
 `observation.environment_state` (float32: every other low-dimensional key: objects, fixtures),
 `observation.images.<camera>` (PNG images, for each `<camera>_image` key) and `action`, each with the names
 of its elements (`robot0_eef_pos.x`, ...); then LeRobot's own timestamp, frame_index, episode_index, index and
@@ -49,9 +49,9 @@ class LeRobotExportError(DmgError, ValueError):
 def feature_layout(observation: dict[str, np.ndarray]) -> dict[str, list[str]]:
     """Which observation keys go into which LeRobot feature: "observation.state" (the arms' keys),
     "observation.environment_state" (the other low-dimensional keys) and one "observation.images.<camera>"
-    per camera key, from one observation (key -> array)."""
+    per camera key, from one observation (key -> array); keys in sorted order, whatever the dict's."""
     layout: dict[str, list[str]] = {"observation.state": [], "observation.environment_state": []}
-    for key, value in observation.items():
+    for key, value in sorted(observation.items()):
         if key.endswith("_image") and np.asarray(value).ndim == 3:
             layout[f"observation.images.{key.removesuffix('_image')}"] = [key]
         elif key.startswith("robot"):

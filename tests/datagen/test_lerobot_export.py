@@ -97,3 +97,33 @@ def test_bad_exports_are_named(tmp_path, isolated_datasets):
     assert result.exit_code == 1 and "exists; LeRobot datasets are written into a new folder" in result.output
     assert not any((tmp_path / "exists").iterdir())  # nothing written into it
     assert issubclass(LeRobotExportError, ValueError)
+
+
+def test_lerobot_eval_sees_our_env_split_as_the_export_splits_the_data(tmp_path, isolated_datasets):
+    """`gym_dmg/<Task>-v0` (what `lerobot-eval --env.type=dmg` makes) observes agent_pos, environment_state
+    and pixels/<camera>, each the export's feature of the same observation; importing it needs no lerobot."""
+    import gymnasium as gym
+
+    from dmg_envs.integrations import lerobot as integration
+
+    dataset_id = generate(GenerationConfig(num_demos=1, images=True), workers=1)["dataset_id"]
+    export_lerobot(dataset_id, tmp_path / "out")
+    info, data, _ = read(tmp_path / "out")
+    env = gym.make("gym_dmg/Stack-v0", cameras=("agentview", "robot0_eye_in_hand"))
+    episode = next(minari.load_dataset(dataset_id).iterate_episodes())
+    seed = minari.load_dataset(dataset_id).storage.metadata["dmg_generation"]["episode_seeds"][0]
+    observation, _ = env.reset(seed=seed)
+    assert set(observation) == {"agent_pos", "environment_state", "pixels"}
+    assert set(observation["pixels"]) == {"agentview", "robot0_eye_in_hand"}
+    assert observation["agent_pos"].shape == tuple(info["features"]["observation.state"]["shape"])
+    assert observation["environment_state"].shape == tuple(info["features"]["observation.environment_state"]["shape"])
+    assert env.observation_space.contains(observation)
+    # the generated episode's first observation, replayed from its seed, is the export's first row
+    row = data.slice(0, 1).to_pydict()
+    np.testing.assert_allclose(observation["agent_pos"], row["observation.state"][0], atol=1e-6)
+    np.testing.assert_allclose(observation["environment_state"], row["observation.environment_state"][0], atol=1e-6)
+    np.testing.assert_array_equal(observation["pixels"]["agentview"], episode.observations["agentview_image"][0])
+    _, _, _, _, step_info = env.step(episode.actions[0])
+    assert "is_success" in step_info
+    env.close()
+    assert integration.lerobot_task("dmg/TwoArmPouring-v0") == "TwoArmPouring-v0"
