@@ -226,13 +226,14 @@ def export_robomimic(
 def export_lerobot(
     dataset_id: Annotated[str, typer.Argument(help="local Minari dataset id, e.g. dmg/stack/dmp-slow-v0")],
     out_dir: Annotated[Path, typer.Argument(help="LeRobotDataset folder to write (must not exist)")],
+    video: Annotated[bool, typer.Option(help="camera frames as AV1 videos (lossy) instead of PNG images")] = False,
 ):
     """Write a dataset as a LeRobotDataset v3.0 folder (parquet and JSON; lerobot is not needed)."""
     from dmg_envs.datagen.lerobot import export_lerobot as export
     from dmg_envs.errors import DmgError
 
     try:
-        summary = export(dataset_id, out_dir)
+        summary = export(dataset_id, out_dir, video=video)
     except DmgError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error

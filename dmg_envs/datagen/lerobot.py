@@ -72,9 +72,12 @@ def element_names(keys: list[str], observation: dict[str, np.ndarray]) -> list[s
     return names
 
 
-def export_lerobot(dataset_id: str, out_dir: str | Path, repo_id: str | None = None) -> dict[str, Any]:
+def export_lerobot(dataset_id: str, out_dir: str | Path, repo_id: str | None = None,
+                   video: bool = False) -> dict[str, Any]:
     """Write the Minari dataset `dataset_id` as a LeRobotDataset v3.0 folder `out_dir` (which must not exist
-    yet); returns a summary (episodes, frames, features, fps). `repo_id` only goes into our metadata."""
+    yet); returns a summary (episodes, frames, features, fps). `repo_id` only goes into our metadata. With
+    `video`, camera frames go into one AV1 video per camera (`videos/<feature>/chunk-000/file-000.mp4`,
+    LeRobot's default codec, lossy; PyAV) instead of PNG images in the parquet rows."""
     import minari
 
     out_dir = Path(out_dir)
@@ -95,6 +98,10 @@ def export_lerobot(dataset_id: str, out_dir: str | Path, repo_id: str | None = N
                                  f"observations into robot and environment state (`dmg generate` writes them)")
     sample = {key: np.asarray(value[0]) for key, value in first.observations.items()}
     layout = feature_layout(sample)
+    cameras = [name for name in layout if name.startswith("observation.images.")]
+    if video and not cameras:
+        raise LeRobotExportError(f"dataset {dataset_id!r} has no camera frames to write as video (generate it with "
+                                 f"--images)")
     fps = _control_rate(env_id)
     task = INSTRUCTIONS.get(env_id, env_id)
 
@@ -105,6 +112,7 @@ def export_lerobot(dataset_id: str, out_dir: str | Path, repo_id: str | None = N
         raise InvalidConfigError('the LeRobot export needs the lerobot extra: pip install "dmg-envs[lerobot]"'
                                  ) from error
 
+    videos = _VideoWriter(out_dir, {name: sample[layout[name][0]].shape for name in cameras}, fps) if video else None
     (out_dir / "meta" / "episodes" / "chunk-000").mkdir(parents=True)
     (out_dir / "data" / "chunk-000").mkdir(parents=True)
     columns: dict[str, list[Any]] = {}
@@ -116,32 +124,45 @@ def export_lerobot(dataset_id: str, out_dir: str | Path, repo_id: str | None = N
         if rows_in_file and rows_in_file + length > FRAMES_PER_FILE:
             _write_data(columns, layout, out_dir, file_index, pa, pq)
             columns, file_index, rows_in_file = {}, file_index + 1, 0
-        episode_columns = _episode_columns(episode, layout, length)
+        episode_columns = _episode_columns(episode, layout, length, encode_png=videos is None)
         episode_columns |= {"timestamp": np.arange(length, dtype=np.float32) / np.float32(fps),
                             "frame_index": np.arange(length, dtype=np.int64),
                             "episode_index": np.full(length, episode_index, dtype=np.int64),
                             "index": np.arange(frames, frames + length, dtype=np.int64),
                             "task_index": np.zeros(length, dtype=np.int64)}
         stats.update(episode_columns)
+        row = {"episode_index": episode_index, "tasks": [task], "length": length,
+               "data/chunk_index": 0, "data/file_index": file_index,
+               "dataset_from_index": frames, "dataset_to_index": frames + length}
+        if videos is not None:
+            row |= videos.add({name: episode_columns.pop(name)[0] for name in cameras})
+        row |= {"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
         for name, values in episode_columns.items():
             columns.setdefault(name, []).append(values)
-        episode_rows.append({"episode_index": episode_index, "tasks": [task], "length": length,
-                             "data/chunk_index": 0, "data/file_index": file_index,
-                             "dataset_from_index": frames, "dataset_to_index": frames + length,
-                             "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
+        episode_rows.append(row)
         frames += length
         rows_in_file += length
     _write_data(columns, layout, out_dir, file_index, pa, pq)
+    if videos is not None:
+        videos.close()
+
+    def column_type(name: str) -> Any:
+        if name == "tasks":
+            return pa.list_(pa.string())
+        return pa.float64() if name.endswith("_timestamp") else pa.int64()
 
     pq.write_table(pa.Table.from_pylist(episode_rows, schema=pa.schema(
-        [(name, pa.list_(pa.string()) if name == "tasks" else pa.int64()) for name in episode_rows[0]])),
+        [(name, column_type(name)) for name in episode_rows[0]])),
         out_dir / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
     _write_tasks([task], out_dir / "meta" / "tasks.parquet", pa, pq)
     features = _features(layout, sample, first.actions.shape[1], dataset)
+    for name in cameras if video else ():
+        features[name] = {**features[name], "dtype": "video", "info": _VideoWriter.info(sample[layout[name][0]], fps)}
     info = {"codebase_version": CODEBASE_VERSION, "robot_type": "panda", "total_episodes": len(episode_rows),
             "total_frames": frames, "total_tasks": 1, "chunks_size": 1000, "data_files_size_in_mb": 100,
             "video_files_size_in_mb": 200, "fps": fps, "splits": {"train": f"0:{len(episode_rows)}"},
-            "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet", "video_path": None,
+            "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+            "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4" if video else None,
             "features": features}
     (out_dir / "meta" / "info.json").write_text(json.dumps(info, indent=2) + "\n")
     (out_dir / "meta" / "stats.json").write_text(json.dumps(stats.result(), indent=2) + "\n")
@@ -165,8 +186,9 @@ def _control_rate(env_id: str) -> int:
         env.close()
 
 
-def _episode_columns(episode: Any, layout: dict[str, list[str]], length: int) -> dict[str, Any]:
-    """One episode's feature columns: (length, D) float32 arrays, or lists of PNG-encoded frames."""
+def _episode_columns(episode: Any, layout: dict[str, list[str]], length: int,
+                     encode_png: bool = True) -> dict[str, Any]:
+    """One episode's feature columns: (length, D) float32 arrays, or (frames, their PNG encodings)."""
     from PIL import Image
 
     columns: dict[str, Any] = {}
@@ -174,7 +196,7 @@ def _episode_columns(episode: Any, layout: dict[str, list[str]], length: int) ->
         if name.startswith("observation.images."):
             frames = np.asarray(episode.observations[keys[0]][:length], dtype=np.uint8)
             encoded = []
-            for frame in frames:
+            for frame in frames if encode_png else ():
                 buffer = io.BytesIO()
                 Image.fromarray(frame).save(buffer, format="PNG")
                 encoded.append({"bytes": buffer.getvalue(), "path": None})
@@ -232,6 +254,56 @@ def _features(layout: dict[str, list[str]], sample: dict[str, np.ndarray], actio
                  "episode_index": {"dtype": "int64", **one}, "index": {"dtype": "int64", **one},
                  "task_index": {"dtype": "int64", **one}}
     return features
+
+
+class _VideoWriter:
+    """One AV1 video per camera, every episode's frames one after another (LeRobot's layout: an episode is
+    the stretch from its `from_timestamp` to its `to_timestamp`)."""
+
+    CODEC, PIXEL_FORMAT = "libsvtav1", "yuv420p"  # LeRobot's defaults
+
+    def __init__(self, out_dir: Path, cameras: dict[str, tuple[int, ...]], fps: int):
+        try:
+            import av
+        except ImportError as error:
+            raise InvalidConfigError('video export needs PyAV, in the lerobot extra: pip install "dmg-envs[lerobot]"'
+                                     ) from error
+        self.fps, self.frames, self.outputs = fps, 0, {}
+        for name, (height, width, _) in cameras.items():
+            path = out_dir / "videos" / name / "chunk-000" / "file-000.mp4"
+            path.parent.mkdir(parents=True)
+            container = av.open(str(path), mode="w")
+            stream = container.add_stream(self.CODEC, rate=fps, options={"g": "2", "crf": "30"})
+            stream.pix_fmt, stream.width, stream.height = self.PIXEL_FORMAT, width, height
+            self.outputs[name] = (container, stream)
+
+    def add(self, frames: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Encode one episode's frames per camera; returns its episode-table columns."""
+        import av
+
+        row: dict[str, Any] = {}
+        length = 0
+        for name, episode_frames in frames.items():
+            container, stream = self.outputs[name]
+            for frame in episode_frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            length = len(episode_frames)
+            row |= {f"videos/{name}/chunk_index": 0, f"videos/{name}/file_index": 0,
+                    f"videos/{name}/from_timestamp": self.frames / self.fps,
+                    f"videos/{name}/to_timestamp": (self.frames + length) / self.fps}
+        self.frames += length
+        return row
+
+    def close(self) -> None:
+        for container, stream in self.outputs.values():
+            container.mux(stream.encode(None))
+            container.close()
+
+    @classmethod
+    def info(cls, frame: np.ndarray, fps: int) -> dict[str, Any]:
+        return {"video.height": int(frame.shape[0]), "video.width": int(frame.shape[1]), "video.codec": "av1",
+                "video.pix_fmt": cls.PIXEL_FORMAT, "video.is_depth_map": False, "video.fps": fps,
+                "video.channels": int(frame.shape[2]), "has_audio": False}
 
 
 class _RunningStats:
