@@ -122,7 +122,7 @@ def export_lerobot(dataset_id: str, out_dir: str | Path, repo_id: str | None = N
     for episode_index, episode in enumerate(dataset.iterate_episodes()):
         length = len(episode.actions)
         if rows_in_file and rows_in_file + length > FRAMES_PER_FILE:
-            _write_data(columns, layout, out_dir, file_index, pa, pq)
+            _write_data(columns, out_dir, file_index, pa, pq)
             columns, file_index, rows_in_file = {}, file_index + 1, 0
         episode_columns = _episode_columns(episode, layout, length, encode_png=videos is None)
         episode_columns |= {"timestamp": np.arange(length, dtype=np.float32) / np.float32(fps),
@@ -142,7 +142,7 @@ def export_lerobot(dataset_id: str, out_dir: str | Path, repo_id: str | None = N
         episode_rows.append(row)
         frames += length
         rows_in_file += length
-    _write_data(columns, layout, out_dir, file_index, pa, pq)
+    _write_data(columns, out_dir, file_index, pa, pq)
     if videos is not None:
         videos.close()
 
@@ -155,9 +155,7 @@ def export_lerobot(dataset_id: str, out_dir: str | Path, repo_id: str | None = N
         [(name, column_type(name)) for name in episode_rows[0]])),
         out_dir / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
     _write_tasks([task], out_dir / "meta" / "tasks.parquet", pa, pq)
-    features = _features(layout, sample, first.actions.shape[1], dataset)
-    for name in cameras if video else ():
-        features[name] = {**features[name], "dtype": "video", "info": _VideoWriter.info(sample[layout[name][0]], fps)}
+    features = _features(layout, sample, first.actions.shape[1], fps if video else None)
     info = {"codebase_version": CODEBASE_VERSION, "robot_type": "panda", "total_episodes": len(episode_rows),
             "total_frames": frames, "total_tasks": 1, "chunks_size": 1000, "data_files_size_in_mb": 100,
             "video_files_size_in_mb": 200, "fps": fps, "splits": {"train": f"0:{len(episode_rows)}"},
@@ -209,8 +207,7 @@ def _episode_columns(episode: Any, layout: dict[str, list[str]], length: int,
     return columns
 
 
-def _write_data(columns: dict[str, list[Any]], layout: dict[str, list[str]], out_dir: Path, file_index: int,
-                pa: Any, pq: Any) -> None:
+def _write_data(columns: dict[str, list[Any]], out_dir: Path, file_index: int, pa: Any, pq: Any) -> None:
     arrays = {}
     for name, parts in columns.items():
         if name.startswith("observation.images."):
@@ -238,12 +235,15 @@ def _write_tasks(tasks: list[str], path: Path, pa: Any, pq: Any) -> None:
 
 
 def _features(layout: dict[str, list[str]], sample: dict[str, np.ndarray], action_size: int,
-              dataset: Any) -> dict[str, Any]:
+              video_fps: int | None = None) -> dict[str, Any]:
+    """info.json's features; cameras as videos at `video_fps` where given, else as images."""
     features: dict[str, Any] = {}
     for name, keys in layout.items():
         if name.startswith("observation.images."):
-            features[name] = {"dtype": "image", "shape": list(sample[keys[0]].shape),
-                              "names": ["height", "width", "channel"]}
+            frame = sample[keys[0]]
+            features[name] = {"dtype": "image", "shape": list(frame.shape), "names": ["height", "width", "channel"]}
+            if video_fps is not None:
+                features[name] |= {"dtype": "video", "info": _VideoWriter.info(frame, video_fps)}
         else:
             names = element_names(keys, sample)
             features[name] = {"dtype": "float32", "shape": [len(names)], "names": names}
